@@ -1,0 +1,244 @@
+"""The async half of the governor: waiting for the budget, in order, through the injected clock.
+
+The budget arithmetic lives in :mod:`plumasync.governor.state` (no I/O) and its state in a
+:class:`~plumasync.governor.store.Store`.  This module only queues callers per group and lane, asks the
+store, and sleeps until the store's ``retry_at`` or until a response changes the state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections import deque
+from typing import Any
+
+import anyio
+import attrs
+
+from ..errors import ConfigurationError, RateLimitExceeded
+from .clock import Clock, SystemClock
+from .state import GroupSnapshot, Lane, Policy, RateHeaders
+from .store import MemoryStore, Store
+
+__all__ = ["Budget", "GroupKey", "Governor", "Permit"]
+
+log = logging.getLogger("plumasync")
+
+
+def _positive(name: str) -> Any:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+            raise ConfigurationError(f"Budget {name} must be a positive number, got {value!r}")
+
+    return check
+
+
+@attrs.frozen
+class Budget:
+    """A group's default budget, used until the server's rate-limit headers say otherwise.
+
+    ``limit`` requests per ``window`` seconds (Plum: 150 per 900 for data, 15 per 900 for
+    authentication).  ``reserve`` requests of each window are kept for the interactive lane (default:
+    10% of ``limit``, rounded up).  ``margin`` seconds are waited past each reset for the server's clock
+    resolution and skew.
+    """
+
+    limit: int = attrs.field(default=150, validator=_positive("limit"))
+    window: float = attrs.field(default=900.0, validator=_positive("window"))
+    reserve: int | None = None
+    margin: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.limit, int):
+            raise ConfigurationError(f"Budget limit must be an integer, got {self.limit!r}")
+        if self.reserve is not None and not (isinstance(self.reserve, int) and 0 <= self.reserve < self.limit):
+            raise ConfigurationError(f"Budget reserve must be an integer in [0, limit), got {self.reserve!r}")
+        if not (isinstance(self.margin, (int, float)) and 0 <= self.margin < self.window):
+            raise ConfigurationError(f"Budget margin must be in [0, window), got {self.margin!r}")
+
+    def policy(self) -> Policy:
+        """The sans-I/O policy of this budget."""
+        reserve = self.reserve if self.reserve is not None else math.ceil(self.limit * 0.10)
+        return Policy(limit=self.limit, window=float(self.window), reserve=min(reserve, self.limit - 1),
+                      margin=float(self.margin))
+
+
+@attrs.frozen
+class GroupKey:
+    """A budget group: (API host, account, group name).  ``account`` is a hash, never a login."""
+
+    host: str
+    account: str
+    group: str
+
+    def __str__(self) -> str:
+        return f"{self.host}|{self.account}|{self.group}"
+
+
+@attrs.frozen
+class Permit:
+    """Leave to send one request; hand it back to :meth:`Governor.observe` or :meth:`Governor.cancel`."""
+
+    key: str
+    id: str
+    lane: Lane
+    policy: Policy = attrs.field(repr=False)
+
+
+class _Queue:
+    """FIFO of waiters per lane for one group, and a "state changed" signal."""
+
+    def __init__(self) -> None:
+        self.lanes: dict[Lane, deque[object]] = {Lane.INTERACTIVE: deque(), Lane.BULK: deque()}
+        self.changed = anyio.Event()
+        self.retry_at: dict[Lane, float | None] = {Lane.INTERACTIVE: None, Lane.BULK: None}
+
+    @property
+    def waiters(self) -> int:
+        return sum(len(q) for q in self.lanes.values())
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def discard(self, lane: Lane, token: object) -> None:
+        try:
+            self.lanes[lane].remove(token)
+        except ValueError:
+            pass
+
+
+class Governor:
+    """Admits requests per budget group, in arrival order per lane.
+
+    ``store`` keeps the state (default: in memory), ``clock`` measures and sleeps (default: the system
+    clock).  Waits longer than ``warn_after`` clock seconds are logged at WARNING on the ``plumasync``
+    logger, so that no long sleep is silent.
+    """
+
+    def __init__(self, *, store: Store | None = None, clock: Clock | None = None, warn_after: float = 5.0) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = store or MemoryStore(self.clock)
+        self.warn_after = warn_after
+        self._policies: dict[str, Policy] = {}
+        self._queues: dict[str, _Queue] = {}
+        self._last: dict[str, GroupSnapshot] = {}
+
+    def register(self, key: GroupKey | str, budget: Budget) -> str:
+        """Declare a group and its default budget; returns the key string used by the store."""
+        skey = str(key)
+        self._policies[skey] = budget.policy()
+        self._queues.setdefault(skey, _Queue())
+        return skey
+
+    def policy(self, key: str) -> Policy:
+        """The policy registered for ``key``."""
+        try:
+            return self._policies[key]
+        except KeyError:
+            raise ConfigurationError(f"unknown budget group {key!r}") from None
+
+    async def acquire(self, key: str, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> Permit:
+        """Wait until the group admits one request; return the permit.
+
+        With ``max_wait`` (clock seconds), raise :class:`RateLimitExceeded` carrying ``retry_at`` as
+        soon as the governor knows the wait would be longer.
+        """
+        policy = self.policy(key)
+        queue = self._queues[key]
+        token = object()
+        queue.lanes[lane].append(token)
+        start = self.clock.now()
+        warned = False
+        try:
+            while True:
+                wait: float | None
+                if queue.lanes[lane][0] is token:
+                    permit_id = uuid.uuid4().hex
+                    timed = await self.store.acquire(key, policy, lane, permit_id)
+                    if timed.decision.granted:
+                        queue.lanes[lane].popleft()
+                        queue.retry_at[lane] = None
+                        queue.notify()
+                        return Permit(key=key, id=permit_id, lane=lane, policy=policy)
+                    retry_at = timed.decision.retry_at
+                    now = self.clock.now()
+                    wait = None if retry_at is None else max(0.0, retry_at - timed.now)
+                    queue.retry_at[lane] = None if wait is None else now + wait
+                else:
+                    now = self.clock.now()
+                    wait = None  # woken when the head moves
+                known_retry = queue.retry_at[lane]
+                if self.store.shared:
+                    # Other processes change shared state (and may die holding permits) without waking us.
+                    poll = min(1.0, policy.window / 100)
+                    wait = poll if wait is None else min(wait, poll)
+                if max_wait is not None:
+                    deadline = start + max_wait
+                    if known_retry is not None and known_retry > deadline:
+                        raise self._too_long(key, known_retry)
+                    if now >= deadline:
+                        raise self._too_long(key, known_retry)
+                    wait = deadline - now if wait is None else min(wait, deadline - now)
+                if not warned and known_retry is not None and known_retry - now > self.warn_after:
+                    warned = True
+                    log.warning("budget group %s is exhausted: waiting %.1f s for the window to reset",
+                                key.rsplit("|", 1)[-1], known_retry - now)
+                await self._wait(queue, wait)
+        finally:
+            if token in queue.lanes[lane]:
+                queue.discard(lane, token)
+                queue.notify()
+
+    def _too_long(self, key: str, retry_at: float | None) -> RateLimitExceeded:
+        return RateLimitExceeded(method="", url=key.rsplit("|", 1)[-1], status=None,
+                                 error="budget exhausted; the wait exceeds max_wait", retry_at=retry_at)
+
+    async def _wait(self, queue: _Queue, timeout: float | None) -> None:
+        """Until the group's state changes, or ``timeout`` clock seconds (None: no timeout)."""
+        changed = queue.changed
+        if timeout is None:
+            await changed.wait()
+            return
+        if timeout <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def sleeper() -> None:
+                await self.clock.sleep(timeout)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(sleeper)
+            await changed.wait()
+            tg.cancel_scope.cancel()
+
+    async def observe(self, permit: Permit, status: int | None, headers: RateHeaders) -> None:
+        """Record the outcome of a permit's request (``status`` None: no HTTP response)."""
+        await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
+        self._queues[permit.key].notify()
+
+    async def cancel(self, permit: Permit) -> None:
+        """Give back a permit whose request was never sent."""
+        await self.store.cancel(permit.key, permit.policy, permit.id)
+        self._queues[permit.key].notify()
+
+    async def snapshot(self) -> dict[str, GroupSnapshot]:
+        """Every registered group's state, read from the store."""
+        out: dict[str, GroupSnapshot] = {}
+        for key, policy in self._policies.items():
+            out[key] = await self.store.snapshot(key, policy, self._queues[key].waiters)
+        self._last = out
+        return out
+
+    def snapshot_nowait(self) -> dict[str, GroupSnapshot]:
+        """Every group's state without I/O: exact for the memory store, else the last one read."""
+        if isinstance(self.store, MemoryStore):
+            out: dict[str, GroupSnapshot] = {}
+            for key, policy in self._policies.items():
+                snap = self.store.peek(key, policy, self._queues[key].waiters)
+                if snap is not None:
+                    out[key] = snap
+            return out
+        return dict(self._last)

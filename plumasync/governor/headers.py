@@ -1,0 +1,66 @@
+"""Reading ``X-RateLimit-*`` and ``Date`` headers: malformed values are ignored with a debug log."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+from .state import RateHeaders
+
+__all__ = ["parse_rate_headers"]
+
+log = logging.getLogger("plumasync")
+
+
+def _int(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        log.debug("ignoring malformed %s header: %r", name, raw[:40])
+        return None
+    if value < 0:
+        log.debug("ignoring negative %s header: %r", name, raw[:40])
+        return None
+    return value
+
+
+def _date(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("date")
+    if raw is None:
+        return None
+    try:
+        parsed = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        log.debug("ignoring malformed Date header: %r", raw[:40])
+        return None
+    if parsed.tzinfo is None:  # RFC 7231 dates are GMT; "-0000" parses naive
+        from datetime import timezone
+
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    stamp = parsed.timestamp()
+    return stamp if math.isfinite(stamp) else None
+
+
+def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders:
+    """Extract Limit, Remaining, Reset (absolute Unix seconds) and Date from response headers.
+
+    ``headers`` must look names up case-insensitively (``httpx.Headers`` does).  A Reset that looks
+    like a duration rather than a Unix time (smaller than one year of seconds) is ignored: the
+    documented form is absolute.
+    """
+    limit = _int(headers, "x-ratelimit-limit")
+    remaining = _int(headers, "x-ratelimit-remaining")
+    reset = _int(headers, "x-ratelimit-reset")
+    if limit == 0:
+        log.debug("ignoring X-RateLimit-Limit of 0")
+        limit = None
+    if reset is not None and reset < 365 * 86400:
+        log.debug("ignoring X-RateLimit-Reset that is not a Unix time: %r", reset)
+        reset = None
+    return RateHeaders(limit=limit, remaining=remaining, reset=None if reset is None else float(reset),
+                       date=_date(headers))

@@ -1,0 +1,170 @@
+"""Where budget state lives: the store interface and the in-memory store.
+
+A store runs each of the governor's transitions (:meth:`Store.acquire`, :meth:`Store.observe`,
+:meth:`Store.cancel`) as **one atomic step** on the group's state and never waits inside one: the
+governor reserves, then sleeps locally, holding no lock.  Stores also keep small shared values with a
+time to live (temporary VoiceTrends credentials, cached results) and short leases, so that several
+processes can agree that only one of them authenticates.
+
+Time is the store's: a store shared across hosts may read it from its server; the memory store reads
+the injected clock.  Every decision comes back with the store's ``now`` so that the caller can turn a
+``retry_at`` into a duration on its own clock.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import attrs
+
+from .clock import Clock, SystemClock
+from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+
+__all__ = ["MemoryStore", "StateStore", "Store", "Timed"]
+
+
+@attrs.frozen
+class Timed:
+    """A store's answer together with the store's clock reading when it was made."""
+
+    decision: Decision
+    now: float
+
+
+class Store(abc.ABC):
+    """The governor's view of shared budget state.  All methods are atomic per key."""
+
+    #: True when other processes may change the state: waiters then poll instead of only being woken.
+    shared: bool = False
+
+    @abc.abstractmethod
+    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+        """Grant ``permit`` or say when to ask again (see :meth:`GroupState.acquire`)."""
+
+    @abc.abstractmethod
+    async def observe(self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders) -> None:
+        """Record a permit's outcome."""
+
+    @abc.abstractmethod
+    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+        """Give back a permit that was never used."""
+
+    @abc.abstractmethod
+    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+        """The group's state now."""
+
+    @abc.abstractmethod
+    async def keys(self) -> list[str]:
+        """Every group key this store holds."""
+
+    @abc.abstractmethod
+    async def get_value(self, name: str) -> bytes | None:
+        """A shared value, or None when absent or expired."""
+
+    @abc.abstractmethod
+    async def set_value(self, name: str, value: bytes, ttl: float) -> None:
+        """Store a shared value for ``ttl`` seconds."""
+
+    @abc.abstractmethod
+    async def delete_value(self, name: str) -> None:
+        """Forget a shared value."""
+
+    @abc.abstractmethod
+    async def claim(self, name: str, owner: str, ttl: float) -> bool:
+        """Take the lease ``name`` for ``ttl`` seconds if nobody holds it (or ``owner`` already does)."""
+
+    @abc.abstractmethod
+    async def release(self, name: str, owner: str) -> None:
+        """Drop the lease if ``owner`` holds it."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release the store's resources."""
+
+
+class StateStore(Store):
+    """A store that loads a :class:`GroupState`, applies a pure transition and saves it back.
+
+    Subclasses provide :meth:`_transact`, which must run ``fn`` atomically (one transaction, or no
+    ``await`` between load and save).
+    """
+
+    @abc.abstractmethod
+    async def _transact(self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        """Run ``fn(state, now)`` atomically on ``key``'s state; return its result and ``now``."""
+
+    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+        result, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
+        assert isinstance(result, Decision)
+        return Timed(result, now)
+
+    async def observe(self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders) -> None:
+        await self._transact(key, policy, lambda s, now: s.observe(now, policy, permit, status, headers))
+
+    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+        await self._transact(key, policy, lambda s, now: s.cancel(permit))
+
+    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+        group = key.rsplit("|", 1)[-1]
+        result, _ = await self._transact(key, policy, lambda s, now: s.snapshot(now, policy, group, waiters))
+        assert isinstance(result, GroupSnapshot)
+        return result
+
+
+class MemoryStore(StateStore):
+    """Budget state in this process only (the default).  Reads time from the injected clock."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._states: dict[str, GroupState] = {}
+        self._values: dict[str, tuple[bytes, float]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+
+    async def _transact(self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        # No await between load and save: atomic on one event loop.
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = GroupState.new(policy)
+        now = self.clock.now()
+        return fn(state, now), now
+
+    async def keys(self) -> list[str]:
+        return sorted(self._states)
+
+    def peek(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot | None:
+        """The group's snapshot without awaiting (None if the group has not been used)."""
+        state = self._states.get(key)
+        if state is None:
+            return None
+        return state.snapshot(self.clock.now(), policy, key.rsplit("|", 1)[-1], waiters)
+
+    async def get_value(self, name: str) -> bytes | None:
+        item = self._values.get(name)
+        if item is None:
+            return None
+        if item[1] <= self.clock.now():
+            del self._values[name]
+            return None
+        return item[0]
+
+    async def set_value(self, name: str, value: bytes, ttl: float) -> None:
+        self._values[name] = (value, self.clock.now() + ttl)
+
+    async def delete_value(self, name: str) -> None:
+        self._values.pop(name, None)
+
+    async def claim(self, name: str, owner: str, ttl: float) -> bool:
+        now = self.clock.now()
+        held = self._leases.get(name)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._leases[name] = (owner, now + ttl)
+        return True
+
+    async def release(self, name: str, owner: str) -> None:
+        held = self._leases.get(name)
+        if held is not None and held[0] == owner:
+            del self._leases[name]
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(groups={len(self._states)})"
