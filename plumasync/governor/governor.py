@@ -17,6 +17,7 @@ import anyio
 import attrs
 
 from ..errors import ConfigurationError, RateLimitExceeded
+from .arithmetic import minimum_duration
 from .clock import Clock, SystemClock
 from .state import GroupSnapshot, Lane, Policy, RateHeaders
 from .store import MemoryStore, Store
@@ -124,12 +125,15 @@ class Governor:
         self._policies: dict[str, Policy] = {}
         self._queues: dict[str, _Queue] = {}
         self._last: dict[str, GroupSnapshot] = {}
+        #: Per group, this process's own counts: requests ``sent`` and ``throttled`` (429) answers.
+        self.stats: dict[str, dict[str, int]] = {}
 
     def register(self, key: GroupKey | str, budget: Budget) -> str:
         """Declare a group and its default budget; returns the key string used by the store."""
         skey = str(key)
         self._policies[skey] = budget.policy()
         self._queues.setdefault(skey, _Queue())
+        self.stats.setdefault(skey, {"sent": 0, "throttled": 0})
         return skey
 
     def policy(self, key: str) -> Policy:
@@ -161,6 +165,7 @@ class Governor:
                         queue.lanes[lane].popleft()
                         queue.retry_at[lane] = None
                         queue.notify()
+                        self.stats[key]["sent"] += 1
                         return Permit(key=key, id=permit_id, lane=lane, policy=policy)
                     retry_at = timed.decision.retry_at
                     now = self.clock.now()
@@ -217,12 +222,34 @@ class Governor:
     async def observe(self, permit: Permit, status: int | None, headers: RateHeaders) -> None:
         """Record the outcome of a permit's request (``status`` None: no HTTP response)."""
         await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
+        if status == 429:
+            self.stats[permit.key]["throttled"] += 1
         self._queues[permit.key].notify()
 
     async def cancel(self, permit: Permit) -> None:
         """Give back a permit whose request was never sent."""
         await self.store.cancel(permit.key, permit.policy, permit.id)
         self._queues[permit.key].notify()
+
+    def eta(self, key: str, requests: int, lane: Lane = Lane.BULK, snapshot: GroupSnapshot | None = None) -> float:
+        """The least time (clock seconds) ``requests`` more requests of ``key`` can take: the window
+        arithmetic applied to the group's current state, not an extrapolated rate."""
+        policy = self.policy(key)
+        snap = snapshot or self.snapshot_nowait().get(key)
+        if requests <= 0:
+            return 0.0
+        limit = snap.limit if snap else policy.limit
+        reserve = 0 if lane is Lane.INTERACTIVE else min(limit - 1, policy.reserve)
+        per_window = max(1, limit - reserve)
+        if snap is None or snap.available is None:
+            return minimum_duration(requests, remaining_now=per_window, per_window=per_window,
+                                    window=policy.window, until_reset=policy.window)
+        now = self.clock.now()
+        until_reset = (snap.reset_at - now) if snap.reset_at is not None else policy.window
+        paused = (snap.paused_until - now) if snap.paused_until else 0.0
+        return paused + minimum_duration(requests, remaining_now=max(0, snap.available - reserve),
+                                         per_window=per_window, window=policy.window,
+                                         until_reset=max(0.0, until_reset))
 
     async def snapshot(self) -> dict[str, GroupSnapshot]:
         """Every registered group's state, read from the store."""
