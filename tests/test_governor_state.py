@@ -245,3 +245,14 @@ def test_snapshot_reports_the_group() -> None:
     snap = s.snapshot(T0, POLICY, "data", waiters=3)
     assert (snap.limit, snap.remaining, snap.available, snap.in_flight, snap.waiters) == (10, 7, 6, 1, 3)
     assert snap.reset_at == pytest.approx(RESET + POLICY.margin)
+
+
+def test_headers_mode_keeps_no_admission_log() -> None:
+    """Only headerless groups need the sliding log; a governed burst must not grow memory."""
+    s = GroupState.new(POLICY)
+    warm(s, T0, remaining=9)
+    for _ in range(9):
+        p = grant(s, T0)
+        assert p
+        s.observe(T0, POLICY, p, 200, hdr(5, date=T0))
+    assert s.log == []

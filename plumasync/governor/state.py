@@ -248,9 +248,10 @@ class GroupState:
     def _grant(self, now: float, permit: str) -> Decision:
         self.permits[permit] = now
         self.admitted += 1
-        self.log.append(now)
-        if len(self.log) > self.limit:
-            del self.log[: len(self.log) - self.limit]
+        if self.mode != Mode.HEADERS.value:  # the sliding log serves only headerless groups (and the probe)
+            self.log.append(now)
+            if len(self.log) > self.limit:
+                del self.log[: len(self.log) - self.limit]
         return Decision(True, None)
 
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
@@ -318,6 +319,7 @@ class GroupState:
         if self.mode != Mode.HEADERS.value:
             self.mode = Mode.HEADERS.value
             self.reset = None
+            self.log = []
         self.limit = max(1, h.limit)
         remaining = max(0, h.remaining)
         if self.reset is None or h.reset > self.reset + 0.5:

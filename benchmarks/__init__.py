@@ -1,0 +1,1 @@
+"""plumasync benchmarks: ratios measured side by side in one run (see benchmarks/README.md)."""

@@ -1,0 +1,191 @@
+"""The DEV Call Logs resources: ``calls/logs``, ``calls/log``, ``calls/sessions``, ``calls/errors``.
+
+Authentication is HTTP Basic with the DEV login itself.  Every page or log costs one request of the
+``calllogs`` group.  Listings paginate with ``offset``/``limit``; the page size defaults to the API's
+maximum (10,000) so that a listing spends as few requests as possible.  Call logs are kept for 5 days,
+session logs for a year.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from . import validation, wire
+from .governor import Lane
+from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage, ErrorPage, SessionPage
+
+if TYPE_CHECKING:
+    from .client import PlumClient
+    from .harvest import Harvest
+
+__all__ = ["MAX_PAGE_SIZE", "RETENTION_SECONDS", "CallLogs", "RetentionWarning"]
+
+log = logging.getLogger("plumasync")
+
+TimeLike = datetime | date | int | float
+Format = Literal["json", "xml"]
+P = TypeVar("P", CallLogPage, SessionPage, ErrorPage)
+Item = TypeVar("Item")
+
+#: The largest page calls/logs (and the other listings) accept.
+MAX_PAGE_SIZE = 10_000
+#: Call logs are kept for the previous 5 days.
+RETENTION_SECONDS = 5 * 86_400
+
+
+class RetentionWarning(UserWarning):
+    """A calls/logs range starts before the 5-day retention: older calls will not be listed."""
+
+
+class CallLogs:
+    """The DEV Call Logs API for one account (``plum.calllogs``)."""
+
+    def __init__(self, client: PlumClient) -> None:
+        self._client = client
+
+    async def _get(self, path: str, params: dict[str, str | int] | None, fmt: Format, lane: Lane,
+                   max_wait: float | None) -> tuple[bytes, dict[str, Any]]:
+        """One governed GET; returns the body and the context a failure envelope's error names."""
+        response = await self._client.request(
+            "calllogs", "calllogs", "GET", path, params=params, auth=self._client.dev_auth(),
+            fmt=fmt, lane=lane, max_wait=max_wait, error_text=wire.calllogs_error_text,
+        )
+        return response.content, {"method": "GET", "url": str(response.request.url), "status": response.status_code}
+
+    def _listing(self, service: str, start: TimeLike, end: TimeLike, number: str | None, offset: int,
+                 limit: int) -> tuple[str, dict[str, str | int]]:
+        first, last = validation.cl_range(start, end)
+        params: dict[str, str | int] = {"offset": validation.offset(offset), "limit": validation.page_size(limit)}
+        canonical = validation.number(number)
+        if canonical is not None:
+            params["number"] = canonical
+        return f"calls/{service}/{first}/{last}", params
+
+    def _check_retention(self, start: TimeLike) -> None:
+        first = validation.cl_timestamp(start, "start")
+        if first < self._client.clock.now() - RETENTION_SECONDS:
+            warnings.warn(
+                "calls/logs keeps only the previous 5 days: calls before that are not listed",
+                RetentionWarning, stacklevel=3,
+            )
+
+    # -- calls/logs -----------------------------------------------------------------------------------------
+
+    async def logs_page(self, start: TimeLike, end: TimeLike, *, number: str | None = None, offset: int = 0,
+                        limit: int = MAX_PAGE_SIZE, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                        max_wait: float | None = None) -> CallLogPage:
+        """One page of ``GET /ws/calls/logs/{start}/{end}``: calls starting in ``[start, end)``.
+
+        ``start``/``end``: aware datetimes or Unix seconds; ``number``: only calls to that number;
+        ``limit``: 1..10000.  Costs one ``calllogs`` request.
+        """
+        path, params = self._listing("logs", start, end, number, offset, limit)
+        self._check_retention(start)
+        fmt = format or self._client.format
+        body, ctx = await self._get(path, params, fmt, lane, max_wait)
+        return wire.parse_log_page(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
+
+    def logs(self, start: TimeLike, end: TimeLike, *, number: str | None = None, page_size: int = MAX_PAGE_SIZE,
+             format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+             max_wait: float | None = None) -> AsyncIterator[CallLogEntry]:
+        """Every call in ``[start, end)``, page after page, until ``total_logs`` is reached.
+
+        Arguments are checked now (before any request); each page costs one ``calllogs`` request.
+        """
+        self._listing("logs", start, end, number, 0, page_size)
+        self._check_retention(start)
+
+        def page(offset: int) -> Awaitable[CallLogPage]:
+            return self.logs_page(start, end, number=number, offset=offset, limit=page_size, format=format,
+                                  lane=lane, max_wait=max_wait)
+
+        return _paginate(page, lambda p: p.entries)
+
+    async def log(self, log_id: int | str, *, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                  max_wait: float | None = None) -> CallLogDetail:
+        """``GET /ws/calls/log/{log_id}``: one call's log (``log_id`` from :meth:`logs`).
+
+        Costs one ``calllogs`` request.
+        """
+        ident = validation.log_id(log_id)
+        fmt: Format = format or self._client.format
+        body, ctx = await self._get(f"calls/log/{ident}", None, fmt, lane, max_wait)
+        return wire.parse_log_detail(body, fmt, **ctx)
+
+    # -- calls/sessions and calls/errors --------------------------------------------------------------------
+
+    async def sessions_page(self, start: TimeLike, end: TimeLike, *, number: str | None = None, offset: int = 0,
+                            limit: int = MAX_PAGE_SIZE, format: Format | None = None,
+                            lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> SessionPage:
+        """One page of ``GET /ws/calls/sessions/{start}/{end}``: session-log lines, parsed.
+
+        Session logs are kept for a year.  Costs one ``calllogs`` request.
+        """
+        path, params = self._listing("sessions", start, end, number, offset, limit)
+        fmt = format or self._client.format
+        body, ctx = await self._get(path, params, fmt, lane, max_wait)
+        return wire.parse_session_page(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
+
+    def sessions(self, start: TimeLike, end: TimeLike, *, number: str | None = None,
+                 page_size: int = MAX_PAGE_SIZE, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                 max_wait: float | None = None) -> AsyncIterator[object]:
+        """Every session line in the range, page after page (one ``calllogs`` request per page)."""
+        self._listing("sessions", start, end, number, 0, page_size)
+
+        def page(offset: int) -> Awaitable[SessionPage]:
+            return self.sessions_page(start, end, number=number, offset=offset, limit=page_size, format=format,
+                                      lane=lane, max_wait=max_wait)
+
+        return _paginate(page, lambda p: p.lines)
+
+    async def errors_page(self, start: TimeLike, end: TimeLike, *, number: str | None = None, offset: int = 0,
+                          limit: int = MAX_PAGE_SIZE, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                          max_wait: float | None = None) -> ErrorPage:
+        """One page of ``GET /ws/calls/errors/{start}/{end}``: error-log lines, parsed.
+
+        Costs one ``calllogs`` request.
+        """
+        path, params = self._listing("errors", start, end, number, offset, limit)
+        fmt = format or self._client.format
+        body, ctx = await self._get(path, params, fmt, lane, max_wait)
+        return wire.parse_error_page(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
+
+    def errors(self, start: TimeLike, end: TimeLike, *, number: str | None = None, page_size: int = MAX_PAGE_SIZE,
+               format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+               max_wait: float | None = None) -> AsyncIterator[object]:
+        """Every error line in the range, page after page (one ``calllogs`` request per page)."""
+        self._listing("errors", start, end, number, 0, page_size)
+
+        def page(offset: int) -> Awaitable[ErrorPage]:
+            return self.errors_page(start, end, number=number, offset=offset, limit=page_size, format=format,
+                                    lane=lane, max_wait=max_wait)
+
+        return _paginate(page, lambda p: p.lines)
+
+    # -- harvest --------------------------------------------------------------------------------------------
+
+    def harvest(self, start: TimeLike, end: TimeLike, **options: object) -> Harvest:
+        """List every call in ``[start, end)`` and fetch each one's log, concurrently, in the bulk lane.
+
+        See :class:`plumasync.harvest.Harvest` for the options (``number``, ``concurrency``, ``sink``).
+        """
+        from .harvest import Harvest
+
+        return Harvest(self._client, start, end, **options)  # type: ignore[arg-type]
+
+
+async def _paginate(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], tuple[Item, ...]]
+                    ) -> AsyncIterator[Item]:
+    offset = 0
+    while True:
+        page = await fetch(offset)
+        batch = items(page)
+        for item in batch:
+            yield item
+        offset += len(batch)
+        if not batch or offset >= page.total:
+            return

@@ -1,0 +1,297 @@
+"""Bulk harvest: every call log of a period, calls/logs → calls/log, as fast as the budget allows.
+
+The pipeline (all in the ``bulk`` lane, so dashboards keep the reserve)::
+
+    lister ──(bounded queue)──▶ K detail workers ──(bounded queue)──▶ writer ──▶ your ``async for``
+
+* The **lister** reads one calls/logs page at a time (10,000 entries: the fewest requests) and skips
+  logs the sink already holds: a rerun spends no request on them.  It blocks when the workers are
+  behind, so memory stays bounded whatever the size of the period.
+* **Workers** fetch details; each request goes through the governor and the retry policy (429, 5xx,
+  dropped connections).  An item that still fails is reported in :attr:`Harvest.failures` and logged;
+  the rest go on.
+* The **writer** stores batches atomically in the sink before handing them to you, so what you saw is
+  stored, and a crash loses at most the batch in hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import date, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from . import validation
+from .errors import ConfigurationError, HarvestError, PlumError
+from .governor import Lane
+from .models.calllogs import CallLogEntry
+from .sinks import HarvestedLog, Sink, open_sink
+
+if TYPE_CHECKING:
+    import os
+
+    from .client import PlumClient
+
+__all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
+
+log = logging.getLogger("plumasync")
+
+TimeLike = datetime | date | int | float
+BATCH = 200
+
+
+@attrs.define
+class HarvestProgress:
+    """Live counters of a harvest (read them while it runs).
+
+    ``total``: calls listed by the server for the period (None until the first page); ``done``: details
+    fetched and stored in this run; ``skipped``: already stored before; ``failed``: gave up after every
+    retry; ``pages``: listing pages read; ``requests``/``throttled``: requests this process sent to the
+    Call Logs API, and 429s among them, since the harvest began.
+    """
+
+    total: int | None = None
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    pages: int = 0
+    requests: int = 0
+    throttled: int = 0
+    started: float = 0.0
+    finished: bool = False
+
+    @property
+    def left(self) -> int | None:
+        """Calls still to fetch (None until the total is known)."""
+        if self.total is None:
+            return None
+        return max(0, self.total - self.done - self.skipped - self.failed)
+
+
+@attrs.frozen
+class HarvestSummary:
+    """The outcome of a finished (or interrupted) harvest."""
+
+    total: int
+    fetched: int
+    skipped: int
+    failed: int
+    pages: int
+    requests: int
+    throttled: int
+    elapsed: float
+    complete: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return attrs.asdict(self)
+
+
+class Harvest:
+    """A harvest of ``[start, end)``: iterate it, or ``await harvest.run()`` to just fill the sink.
+
+    Arguments (checked before any request): ``number`` (only calls to that number), ``concurrency``
+    (detail requests in flight, default 8), ``sink`` (a :class:`~plumasync.sinks.Sink`, or a SQLite path),
+    ``jsonl`` (a JSON Lines path instead), ``page_size`` (1..10000, default 10000), ``format``.
+
+    Cost: ``ceil(listed / page_size)`` listing requests plus one request per call not already stored.
+    Use ``async with`` for deterministic clean-up (required on trio when breaking out early)::
+
+        async with plum.calllogs.harvest(start, end, sink="calls.db") as harvest:
+            async for item in harvest:
+                ...
+    """
+
+    def __init__(self, client: PlumClient, start: TimeLike, end: TimeLike, *, number: str | None = None,
+                 concurrency: int = 8, sink: Sink | str | os.PathLike[str] | None = None,
+                 jsonl: str | os.PathLike[str] | None = None, page_size: int = 10_000,
+                 format: str | None = None) -> None:
+        self._client = client
+        self._start, self._end = validation.cl_range(start, end)
+        self._number = validation.number(number)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
+        self.concurrency = concurrency
+        self._page_size = validation.page_size(page_size)
+        if format not in (None, "json", "xml"):
+            raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
+        self._format = format
+        if sink is not None and jsonl is not None:
+            raise ConfigurationError("choose one sink: a SQLite file (sink=) or a JSON Lines file (jsonl=)")
+        self._sink_spec = (sink, jsonl)
+        self.sink: Sink | None = None
+        self.progress = HarvestProgress()
+        #: Calls that failed after every retry, with the error.
+        self.failures: list[HarvestError] = []
+        self._stack: AsyncExitStack | None = None
+        self._results: ObjectReceiveStream[HarvestedLog] | None = None
+        self._group = client.groups["calllogs"]
+        self._base_stats = (0, 0)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Harvest:
+        if self._stack is not None:
+            raise RuntimeError("a Harvest runs once")
+        sink_arg, jsonl = self._sink_spec
+        self.sink = await anyio.to_thread.run_sync(lambda: open_sink(sink_arg, jsonl=jsonl))
+        stats = self._client.governor.stats[self._group]
+        self._base_stats = (stats["sent"], stats["throttled"])
+        self.progress.started = self._client.clock.now()
+        self._wall_start = time.monotonic()
+        stack = AsyncExitStack()
+        self._stack = stack
+        try:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            send, receive = anyio.create_memory_object_stream[HarvestedLog](self.concurrency * 2)
+            self._results = receive
+            stack.callback(receive.close)
+            tg.start_soon(self._pipeline, send)
+            self._tg = tg
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._stack is not None
+        if not self.progress.finished:
+            self._tg.cancel_scope.cancel()  # stopped early: in-flight batches are written (shielded)
+        try:
+            await self._stack.aclose()
+        finally:
+            self._update_requests()
+            if self.sink is not None:
+                sink = self.sink
+                await anyio.to_thread.run_sync(sink.close)
+
+    def __aiter__(self) -> AsyncIterator[HarvestedLog]:
+        if self._stack is None:
+            return self._standalone()
+        return self._iterate()
+
+    async def _standalone(self) -> AsyncIterator[HarvestedLog]:
+        async with self:
+            async for item in self._iterate():
+                yield item
+
+    async def _iterate(self) -> AsyncIterator[HarvestedLog]:
+        assert self._results is not None
+        async for item in self._results:
+            yield item
+
+    async def run(self) -> HarvestSummary:
+        """Harvest everything into the sink and return the summary (without yielding items)."""
+        async with self:
+            async for _ in self._iterate():
+                pass
+        return self.summary()
+
+    def summary(self) -> HarvestSummary:
+        """The counters so far, as a :class:`HarvestSummary`."""
+        self._update_requests()
+        p = self.progress
+        return HarvestSummary(total=p.total or 0, fetched=p.done, skipped=p.skipped, failed=p.failed,
+                              pages=p.pages, requests=p.requests, throttled=p.throttled,
+                              elapsed=self._client.clock.now() - p.started, complete=p.finished)
+
+    def eta(self) -> float | None:
+        """Clock seconds the remaining work needs at least, from the window arithmetic (None: unknown)."""
+        left = self.progress.left
+        if left is None:
+            return None
+        pages_left = 0 if self.progress.finished else 1
+        return self._client.governor.eta(self._group, left + pages_left, Lane.BULK)
+
+    def _update_requests(self) -> None:
+        stats = self._client.governor.stats[self._group]
+        self.progress.requests = stats["sent"] - self._base_stats[0]
+        self.progress.throttled = stats["throttled"] - self._base_stats[1]
+
+    # -- the pipeline ---------------------------------------------------------------------------------------
+
+    async def _pipeline(self, out: ObjectSendStream[HarvestedLog]) -> None:
+        todo_send, todo_receive = anyio.create_memory_object_stream[CallLogEntry](self.concurrency * 2)
+        done_send, done_receive = anyio.create_memory_object_stream[HarvestedLog](self.concurrency * 2)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._lister, todo_send)
+                async with todo_receive, done_send:
+                    for _ in range(self.concurrency):
+                        tg.start_soon(self._worker, todo_receive.clone(), done_send.clone())
+                await self._writer(done_receive, out)
+            self.progress.finished = True
+            self._update_requests()
+        finally:
+            out.close()  # ends the consumer's iteration, after `finished` is set
+
+    async def _lister(self, todo: ObjectSendStream[CallLogEntry]) -> None:
+        seen: set[int] = set()
+        async with todo:
+            offset = 0
+            while True:
+                page = await self._client.calllogs.logs_page(
+                    self._start, self._end, number=self._number, offset=offset, limit=self._page_size,
+                    format=self._format, lane=Lane.BULK)  # type: ignore[arg-type]
+                self.progress.pages += 1
+                self.progress.total = page.total
+                self._update_requests()
+                ids = [e.log_id for e in page.entries if e.log_id not in seen]
+                stored = await self._stored(ids)
+                for entry in page.entries:
+                    if entry.log_id in seen:
+                        continue  # the listing shifted under us: never fetch twice
+                    seen.add(entry.log_id)
+                    if entry.log_id in stored:
+                        self.progress.skipped += 1
+                        continue
+                    await todo.send(entry)
+                offset += len(page.entries)
+                if not page.entries or offset >= page.total:
+                    return
+
+    async def _stored(self, ids: list[int]) -> set[int]:
+        sink = self.sink
+        if sink is None or not ids:
+            return set()
+        return await anyio.to_thread.run_sync(sink.stored, ids)
+
+    async def _worker(self, todo: ObjectReceiveStream[CallLogEntry], done: ObjectSendStream[HarvestedLog]) -> None:
+        async with todo, done:
+            async for entry in todo:
+                try:
+                    detail = await self._client.calllogs.log(entry.log_id, format=self._format,  # type: ignore[arg-type]
+                                                             lane=Lane.BULK)
+                except PlumError as exc:
+                    failure = HarvestError(f"log {entry.log_id}: {exc}", log_id=entry.log_id, cause=exc)
+                    self.failures.append(failure)
+                    self.progress.failed += 1
+                    log.warning("harvest: giving up on log %d after retries: %s", entry.log_id, exc)
+                    continue
+                self._update_requests()
+                await done.send(HarvestedLog(entry=entry, detail=detail))
+
+    async def _writer(self, done: ObjectReceiveStream[HarvestedLog], out: ObjectSendStream[HarvestedLog]) -> None:
+        async with done:
+            async for first in done:
+                batch = [first]
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(done.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                if self.sink is not None:
+                    sink = self.sink
+                    with anyio.CancelScope(shield=True):  # a batch in hand is always written
+                        await anyio.to_thread.run_sync(sink.write, batch)
+                self.progress.done += len(batch)
+                for item in batch:
+                    await out.send(item)

@@ -1,0 +1,230 @@
+"""The VoiceTrends resources: automatic authentication and the six data resources.
+
+Authentication (``POST /api/auth``) returns temporary credentials that stay valid for 24 hours after
+their last use; it has its own budget of 15 per 15-minute window.  So credentials are fetched once,
+kept in the client's store (shared with other workers on a SQLite or Redis store) and reused; a 401 on a
+data call refreshes them once, however many callers hit it at the same moment.
+
+Every data resource costs one request of the ``data`` group (150 per 15 minutes, shared by all six).
+Identical concurrent calls share one request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+import anyio
+import httpx
+
+from . import validation, wire
+from .errors import AuthenticationError
+from .governor import Lane
+from .models.voicetrends import (
+    EventsReport,
+    GeographicReport,
+    PathReport,
+    PerformanceReport,
+    ProfileReport,
+    TemporaryCredentials,
+    TrendReport,
+    VolumeReport,
+)
+from .singleflight import SingleFlight
+
+if TYPE_CHECKING:
+    from .client import PlumClient
+
+__all__ = ["VoiceTrends"]
+
+log = logging.getLogger("plumasync")
+
+DateLike = date | datetime | str | int
+Format = Literal["json", "xml"]
+R = TypeVar("R")
+TR = TypeVar("TR", bound=TrendReport)
+
+#: Temporary credentials live 24 h after their last use; we replace them a little sooner.
+CREDENTIALS_TTL = 23 * 3600.0
+#: How long one worker may hold the "I am authenticating" lease before others step in.
+AUTH_LEASE_TTL = 60.0
+
+
+class VoiceTrends:
+    """VoiceTrends analytics for one account (``plum.voicetrends``)."""
+
+    def __init__(self, client: PlumClient) -> None:
+        self._client = client
+        self._tz = ZoneInfo(client.timezone)
+        self._creds: TemporaryCredentials | None = None
+        self._lock = anyio.Lock()
+        scope = f"{client.groups['auth']}|{client.tool}"
+        self._value_name = f"vt-credentials|{scope}"
+        self._lease_name = f"vt-auth|{scope}"
+        self._flights: SingleFlight[object] = SingleFlight()
+        #: Number of POST /api/auth requests this client made.
+        self.authentications = 0
+
+    # -- authentication -------------------------------------------------------------------------------------
+
+    async def authenticate(self) -> TemporaryCredentials:
+        """``POST /api/auth``: exchange the tool login for temporary credentials.
+
+        Costs one request of the ``auth`` group (15 per 15 minutes).  Normally automatic: call it only to
+        check credentials up front.  Raises :class:`~plumasync.AuthenticationError` for a bad login.
+        """
+        self.authentications += 1
+        response = await self._client.request(
+            "voicetrends", "auth", "POST", "auth", data=self._client.auth_form(), error_text=wire.vt_error_text,
+            fmt="json",
+        )
+        return wire.parse_credentials(response.content, "json")
+
+    async def credentials(self) -> TemporaryCredentials:
+        """The temporary credentials in use, authenticating (once, single-flight) when there are none."""
+        creds = self._creds
+        if creds is not None:
+            return creds
+        async with self._lock:
+            if self._creds is None:
+                self._creds = await self._obtain()
+            return self._creds
+
+    async def _obtain(self) -> TemporaryCredentials:
+        store = self._client.store
+        owner = uuid.uuid4().hex
+        while True:
+            shared = _decode(await store.get_value(self._value_name))
+            if shared is not None:
+                return shared
+            if await store.claim(self._lease_name, owner, AUTH_LEASE_TTL):
+                try:
+                    shared = _decode(await store.get_value(self._value_name))
+                    if shared is not None:
+                        return shared
+                    creds = await self.authenticate()
+                    await store.set_value(self._value_name, _encode(creds), CREDENTIALS_TTL)
+                    return creds
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await store.release(self._lease_name, owner)
+            # Another worker is authenticating for this account: wait for its credentials.
+            await self._client.clock.sleep(0.2)
+
+    async def _refresh(self, stale: TemporaryCredentials) -> None:
+        async with self._lock:
+            if self._creds is not None and self._creds != stale:
+                return  # somebody refreshed while we waited
+            self._creds = None
+            store = self._client.store
+            if _decode(await store.get_value(self._value_name)) == stale:
+                await store.delete_value(self._value_name)
+            log.info("VoiceTrends credentials were refused; authenticating again")
+            self._creds = await self._obtain()
+
+    # -- data -----------------------------------------------------------------------------------------------
+
+    async def _fetch(self, path: str, parse: Callable[[bytes, Format], R], *, fmt: Format | None, lane: Lane,
+                     max_wait: float | None) -> R:
+        fmt = fmt or self._client.format
+
+        async def call() -> R:
+            for attempt in (1, 2):
+                creds = await self.credentials()
+                try:
+                    response = await self._client.request(
+                        "voicetrends", "data", "GET", path, auth=httpx.BasicAuth(creds.login, creds.password),
+                        fmt=fmt, lane=lane, max_wait=max_wait, error_text=wire.vt_error_text,
+                    )
+                except AuthenticationError:
+                    if attempt == 2:
+                        raise
+                    await self._refresh(creds)
+                    continue
+                return parse(response.content, fmt)
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        result = await self._flights.do((path, fmt, lane, max_wait), call)
+        return result  # type: ignore[return-value]
+
+    async def _trend(self, resource: str, cls: type[TR], start: DateLike, end: DateLike, period: str, phone: str,
+                     fmt: Format | None, lane: Lane, max_wait: float | None) -> TR:
+        first, last = validation.vt_range(start, end)
+        path = f"{resource}/{first}/{last}/{validation.period(period)}/{validation.phone(phone)}"
+        return await self._fetch(path, lambda body, f: wire.parse_trend(body, f, cls, self._tz, endpoint=resource),
+                                 fmt=fmt, lane=lane, max_wait=max_wait)
+
+    async def volume(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
+                     format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                     max_wait: float | None = None) -> VolumeReport:
+        """Call Volume (``GET /api/volume/{start}/{end}/{period}/{phone}``): calls, minutes, transfers.
+
+        ``start``/``end``: dates (inclusive; date, datetime or ``"YYYYMMDD"``); ``period``: day, week or
+        month; ``phone``: one number or ``"ALL"``.  Costs one ``data`` request.
+        """
+        return await self._trend("volume", VolumeReport, start, end, period, phone, format, lane, max_wait)
+
+    async def events(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
+                     format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                     max_wait: float | None = None) -> EventsReport:
+        """Event Tracker (``GET /api/events/...``): log events, loops and form items.  One ``data`` request."""
+        return await self._trend("events", EventsReport, start, end, period, phone, format, lane, max_wait)
+
+    async def performance(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
+                          format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                          max_wait: float | None = None) -> PerformanceReport:
+        """Performance (``GET /api/performance/...``): JS and fetch errors, page load.  One ``data`` request."""
+        return await self._trend("performance", PerformanceReport, start, end, period, phone, format, lane,
+                                 max_wait)
+
+    async def profile(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
+                      format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                      max_wait: float | None = None) -> ProfileReport:
+        """Caller Profile (``GET /api/profile/{start}/{end}/{period}/{phone}``): calls and unique callers.
+
+        One ``data`` request.
+        """
+        return await self._trend("profile", ProfileReport, start, end, period, phone, format, lane, max_wait)
+
+    async def geographic(self, start: DateLike, end: DateLike, phone: str = "ALL", *, format: Format | None = None,
+                         lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> GeographicReport:
+        """Geographic (``GET /api/profile/{start}/{end}/{phone}``, as documented): calls per US state and abroad.
+
+        One ``data`` request.
+        """
+        first, last = validation.vt_range(start, end)
+        path = f"profile/{first}/{last}/{validation.phone(phone)}"
+        return await self._fetch(path, lambda body, f: wire.parse_geographic(body, f), fmt=format, lane=lane,
+                                 max_wait=max_wait)
+
+    async def path(self, start: DateLike, end: DateLike, phone: str = "ALL", *, format: Format | None = None,
+                   lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> PathReport:
+        """Diagnostic Flow (``GET /api/path/{start}/{end}/{phone}``): form-item nodes per application.
+
+        One ``data`` request.
+        """
+        first, last = validation.vt_range(start, end)
+        path = f"path/{first}/{last}/{validation.phone(phone)}"
+        return await self._fetch(path, lambda body, f: wire.parse_path(body, f), fmt=format, lane=lane,
+                                 max_wait=max_wait)
+
+
+def _encode(creds: TemporaryCredentials) -> bytes:
+    return json.dumps({"login": creds.login, "password": creds.password}).encode()
+
+
+def _decode(raw: bytes | None) -> TemporaryCredentials | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return TemporaryCredentials(login=str(data["login"]), password=str(data["password"]))
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable shared VoiceTrends credentials")
+        return None
+
