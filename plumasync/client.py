@@ -21,7 +21,7 @@ from .transport import GovernedTransport, hints
 
 if TYPE_CHECKING:
     from .calllogs import CallLogs
-    from .voicetrends import VoiceTrends
+    from .voicetrends import CachePolicy, CacheStats, VoiceTrends
 
 __all__ = ["DEFAULT_CALLLOGS_URL", "DEFAULT_VOICETRENDS_URL", "PlumClient", "open_store"]
 
@@ -108,6 +108,7 @@ class PlumClient:
         timezone: str = "America/New_York",
         format: Literal["json", "xml"] = "json",
         timeout: float = 60.0,
+        cache: CachePolicy | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if env is None else env
@@ -121,6 +122,9 @@ class PlumClient:
             raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
+        from .voicetrends import CachePolicy
+
+        self.cache_policy: CachePolicy = cache if cache is not None else CachePolicy()
         self.tool: Tool = tool
         self.format: Literal["json", "xml"] = format
         self.timezone = timezone
@@ -238,6 +242,10 @@ class PlumClient:
         """
         snaps = self.governor.snapshot_nowait()
         return {name: snaps[key] for name, key in self.groups.items() if key in snaps}
+
+    def cache_stats(self) -> CacheStats:
+        """VoiceTrends cache hits, misses and coalesced calls (beside :meth:`budget_snapshot`)."""
+        return self.voicetrends.cache_stats
 
     async def fetch_budget_snapshot(self) -> dict[str, GroupSnapshot]:
         """Each group's state read from the store (shared stores included).  Costs no request."""

@@ -1,12 +1,16 @@
-"""The VoiceTrends resources: automatic authentication and the six data resources.
+"""The VoiceTrends resources: automatic authentication, the six data resources, coalescing and caching.
 
 Authentication (``POST /api/auth``) returns temporary credentials that stay valid for 24 hours after
 their last use; it has its own budget of 15 per 15-minute window.  So credentials are fetched once,
 kept in the client's store (shared with other workers on a SQLite or Redis store) and reused; a 401 on a
 data call refreshes them once, however many callers hit it at the same moment.
 
-Every data resource costs one request of the ``data`` group (150 per 15 minutes, shared by all six).
-Identical concurrent calls share one request.
+Every data resource costs one request of the ``data`` group (150 per 15 minutes, shared by all six), and
+every repeated request is budget taken from everyone else.  So identical concurrent calls share one
+request (single-flight), and results are cached (:class:`CachePolicy`): a period entirely in the past
+cannot change and is kept long; one that touches today is kept briefly.  The cache lives in the client's
+store, so workers on a SQLite or Redis store share it.  A cache hit touches neither the governor nor the
+network.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import anyio
+import attrs
 import httpx
 
 from . import validation, wire
-from .errors import AuthenticationError
+from .errors import AuthenticationError, ConfigurationError
 from .governor import Lane
 from .models.voicetrends import (
     EventsReport,
@@ -40,7 +45,7 @@ from .singleflight import SingleFlight
 if TYPE_CHECKING:
     from .client import PlumClient
 
-__all__ = ["VoiceTrends"]
+__all__ = ["CachePolicy", "CacheStats", "VoiceTrends"]
 
 log = logging.getLogger("plumasync")
 
@@ -55,6 +60,37 @@ CREDENTIALS_TTL = 23 * 3600.0
 AUTH_LEASE_TTL = 60.0
 
 
+@attrs.frozen
+class CachePolicy:
+    """How long VoiceTrends results are kept (seconds of the client's clock).
+
+    ``past``: results whose period ended before today (in the account's time zone); ``today``: results
+    whose period includes today.  ``enabled=False`` turns the cache off (single-flight stays on).
+    """
+
+    past: float = 24 * 3600.0
+    today: float = 60.0
+    enabled: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.past >= 0 and self.today >= 0):
+            raise ConfigurationError("CachePolicy durations must be >= 0")
+
+
+@attrs.define
+class CacheStats:
+    """VoiceTrends request accounting: ``hits`` (served from the cache), ``misses`` (went upstream or
+    joined a call that did), ``coalesced`` (misses served by another caller's identical request)."""
+
+    hits: int = 0
+    misses: int = 0
+    coalesced: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-friendly dict."""
+        return attrs.asdict(self)
+
+
 class VoiceTrends:
     """VoiceTrends analytics for one account (``plum.voicetrends``)."""
 
@@ -67,8 +103,16 @@ class VoiceTrends:
         self._value_name = f"vt-credentials|{scope}"
         self._lease_name = f"vt-auth|{scope}"
         self._flights: SingleFlight[object] = SingleFlight()
+        self._cache_prefix = f"vt-cache|{client.groups['data']}"
+        self.cache_policy: CachePolicy = client.cache_policy
+        self._stats = CacheStats()
         #: Number of POST /api/auth requests this client made.
         self.authentications = 0
+
+    @property
+    def cache_stats(self) -> CacheStats:
+        """Cache hits, misses and coalesced calls so far (a copy)."""
+        return CacheStats(self._stats.hits, self._stats.misses, self._flights.shared)
 
     # -- authentication -------------------------------------------------------------------------------------
 
@@ -129,9 +173,22 @@ class VoiceTrends:
 
     # -- data -----------------------------------------------------------------------------------------------
 
+    def _ttl(self, last: str) -> float:
+        today = datetime.fromtimestamp(self._client.clock.now(), self._tz).date()
+        ends = date(int(last[:4]), int(last[4:6]), int(last[6:8]))
+        return self.cache_policy.past if ends < today else self.cache_policy.today
+
     async def _fetch(self, path: str, parse: Callable[[bytes, Format], R], *, fmt: Format | None, lane: Lane,
-                     max_wait: float | None) -> R:
+                     max_wait: float | None, last: str, cache: bool = True) -> R:
         fmt = fmt or self._client.format
+        name = f"{self._cache_prefix}|{fmt}|{path}"
+        caching = self.cache_policy.enabled
+        if caching and cache:
+            body = await self._client.store.get_value(name)
+            if body is not None:
+                self._stats.hits += 1
+                return parse(body, fmt)
+        self._stats.misses += 1
 
         async def call() -> R:
             for attempt in (1, 2):
@@ -146,53 +203,59 @@ class VoiceTrends:
                         raise
                     await self._refresh(creds)
                     continue
-                return parse(response.content, fmt)
+                result = parse(response.content, fmt)  # parsed first: a bad body is never cached
+                ttl = self._ttl(last)
+                if caching and ttl > 0:
+                    await self._client.store.set_value(name, response.content, ttl)
+                return result
             raise AssertionError("unreachable")  # pragma: no cover
 
         result = await self._flights.do((path, fmt, lane, max_wait), call)
         return result  # type: ignore[return-value]
 
     async def _trend(self, resource: str, cls: type[TR], start: DateLike, end: DateLike, period: str, phone: str,
-                     fmt: Format | None, lane: Lane, max_wait: float | None) -> TR:
+                     fmt: Format | None, lane: Lane, max_wait: float | None, cache: bool) -> TR:
         first, last = validation.vt_range(start, end)
         path = f"{resource}/{first}/{last}/{validation.period(period)}/{validation.phone(phone)}"
         return await self._fetch(path, lambda body, f: wire.parse_trend(body, f, cls, self._tz, endpoint=resource),
-                                 fmt=fmt, lane=lane, max_wait=max_wait)
+                                 fmt=fmt, lane=lane, max_wait=max_wait, last=last, cache=cache)
 
     async def volume(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                      format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                     max_wait: float | None = None) -> VolumeReport:
+                     max_wait: float | None = None, cache: bool = True) -> VolumeReport:
         """Call Volume (``GET /api/volume/{start}/{end}/{period}/{phone}``): calls, minutes, transfers.
 
         ``start``/``end``: dates (inclusive; date, datetime or ``"YYYYMMDD"``); ``period``: day, week or
-        month; ``phone``: one number or ``"ALL"``.  Costs one ``data`` request.
+        month; ``phone``: one number or ``"ALL"``.  Costs one ``data`` request, none on a cache hit
+        (``cache=False`` bypasses the cache for this call).  ``lane``/``max_wait``: see the governor.
         """
-        return await self._trend("volume", VolumeReport, start, end, period, phone, format, lane, max_wait)
+        return await self._trend("volume", VolumeReport, start, end, period, phone, format, lane, max_wait, cache)
 
     async def events(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                      format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                     max_wait: float | None = None) -> EventsReport:
+                     max_wait: float | None = None, cache: bool = True) -> EventsReport:
         """Event Tracker (``GET /api/events/...``): log events, loops and form items.  One ``data`` request."""
-        return await self._trend("events", EventsReport, start, end, period, phone, format, lane, max_wait)
+        return await self._trend("events", EventsReport, start, end, period, phone, format, lane, max_wait, cache)
 
     async def performance(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                           format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                          max_wait: float | None = None) -> PerformanceReport:
+                          max_wait: float | None = None, cache: bool = True) -> PerformanceReport:
         """Performance (``GET /api/performance/...``): JS and fetch errors, page load.  One ``data`` request."""
         return await self._trend("performance", PerformanceReport, start, end, period, phone, format, lane,
-                                 max_wait)
+                                 max_wait, cache)
 
     async def profile(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                       format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                      max_wait: float | None = None) -> ProfileReport:
+                      max_wait: float | None = None, cache: bool = True) -> ProfileReport:
         """Caller Profile (``GET /api/profile/{start}/{end}/{period}/{phone}``): calls and unique callers.
 
         One ``data`` request.
         """
-        return await self._trend("profile", ProfileReport, start, end, period, phone, format, lane, max_wait)
+        return await self._trend("profile", ProfileReport, start, end, period, phone, format, lane, max_wait, cache)
 
     async def geographic(self, start: DateLike, end: DateLike, phone: str = "ALL", *, format: Format | None = None,
-                         lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> GeographicReport:
+                         lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None,
+                         cache: bool = True) -> GeographicReport:
         """Geographic (``GET /api/profile/{start}/{end}/{phone}``, as documented): calls per US state and abroad.
 
         One ``data`` request.
@@ -200,10 +263,10 @@ class VoiceTrends:
         first, last = validation.vt_range(start, end)
         path = f"profile/{first}/{last}/{validation.phone(phone)}"
         return await self._fetch(path, lambda body, f: wire.parse_geographic(body, f), fmt=format, lane=lane,
-                                 max_wait=max_wait)
+                                 max_wait=max_wait, last=last, cache=cache)
 
     async def path(self, start: DateLike, end: DateLike, phone: str = "ALL", *, format: Format | None = None,
-                   lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> PathReport:
+                   lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None, cache: bool = True) -> PathReport:
         """Diagnostic Flow (``GET /api/path/{start}/{end}/{phone}``): form-item nodes per application.
 
         One ``data`` request.
@@ -211,7 +274,7 @@ class VoiceTrends:
         first, last = validation.vt_range(start, end)
         path = f"path/{first}/{last}/{validation.phone(phone)}"
         return await self._fetch(path, lambda body, f: wire.parse_path(body, f), fmt=format, lane=lane,
-                                 max_wait=max_wait)
+                                 max_wait=max_wait, last=last, cache=cache)
 
 
 def _encode(creds: TemporaryCredentials) -> bytes:

@@ -148,7 +148,10 @@ class MemoryStore(StateStore):
         return item[0]
 
     async def set_value(self, name: str, value: bytes, ttl: float) -> None:
-        self._values[name] = (value, self.clock.now() + ttl)
+        now = self.clock.now()
+        if len(self._values) >= 4096:  # a long-lived dashboard asks many distinct things: drop the expired
+            self._values = {k: v for k, v in self._values.items() if v[1] > now}
+        self._values[name] = (value, now + ttl)
 
     async def delete_value(self, name: str) -> None:
         self._values.pop(name, None)
