@@ -1,7 +1,7 @@
 """The rate-limit governor: budget state (sans-I/O), clocks, stores and the async admission layer."""
 
 from .clock import Clock, FakeClock, ScaledClock, SystemClock
-from .governor import Budget, GroupKey, Governor, Permit
+from .governor import Budget, Governor, GroupKey, Permit
 from .headers import parse_rate_headers
 from .state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
 from .store import MemoryStore, StateStore, Store, Timed

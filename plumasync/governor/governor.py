@@ -22,7 +22,7 @@ from .clock import Clock, SystemClock
 from .state import GroupSnapshot, Lane, Policy, RateHeaders
 from .store import MemoryStore, Store
 
-__all__ = ["Budget", "GroupKey", "Governor", "Permit"]
+__all__ = ["Budget", "Governor", "GroupKey", "Permit"]
 
 log = logging.getLogger("plumasync")
 

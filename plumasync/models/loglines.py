@@ -1,0 +1,194 @@
+"""Typed log lines of the DEV Call Logs API, and the pages that carry them.
+
+Every line keeps ``raw``, the text exactly as the server sent it (after JSON decoding).  A line whose
+shape is not recognised becomes an :class:`UnknownLine` — parsing never fails on content.
+Re-exported by :mod:`plumasync.models.calllogs`.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import ClassVar, Generic, TypeVar
+
+import attrs
+
+__all__ = [
+    "BaseSessionLine",
+    "DetailLine",
+    "DetailLogLine",
+    "ErrorLine",
+    "ErrorLogLine",
+    "ErrorPage",
+    "LinePage",
+    "LocalFetchLine",
+    "LocalLogLine",
+    "SessionId",
+    "SessionLine",
+    "SessionLogLine",
+    "SessionPage",
+    "UnknownLine",
+]
+
+
+@attrs.frozen
+class SessionId:
+    """A Plum session id ``serverid;channel;starttime``.
+
+    ``server`` keeps its leading zeros (``"000020"``); ``start`` is Unix seconds and is *not* the call
+    start (it can be seconds or hours earlier).  ``raw`` is the id exactly as sent; ``str()`` gives it back.
+    """
+
+    server: str
+    channel: int
+    start: int
+    raw: str
+
+    def __str__(self) -> str:
+        return self.raw
+
+    @property
+    def started(self) -> datetime:
+        """``start`` as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.start, timezone.utc)
+
+
+@attrs.frozen
+class UnknownLine:
+    """A line whose shape was not recognised; ``reason`` says which part did not fit."""
+
+    known: ClassVar[bool] = False
+    raw: str
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class BaseSessionLine:
+    """Fields shared by session-log and error-log lines: ``kind ANI channum [timestamp] DNIS sessionID ...``.
+
+    ``timestamp`` is the bracketed time as written (``timestamp_text`` keeps the literal); it can be an
+    hour off, so prefer the epoch fields of :class:`SessionLine` when there are some.  It is None when the
+    literal cannot be read.  ``dnis`` is the called number — for outbound calls it can hold a login.
+    """
+
+    known: ClassVar[bool] = True
+    raw: str
+    ani: str
+    channel: int
+    timestamp: datetime | None
+    timestamp_text: str
+    dnis: str
+    session_id: SessionId
+
+
+@attrs.frozen(kw_only=True)
+class SessionLine(BaseSessionLine):
+    """``calltype ANI channum [timestamp] DNIS sessionID callStart callEnd callLength``.
+
+    ``call_type`` is ``inbound``, ``outbound`` or ``transfer``; ``start``/``end`` are aware UTC datetimes
+    from the epoch fields (the truth); ``length`` is ``callLength`` as a timedelta.
+    """
+
+    call_type: str
+    start: datetime
+    end: datetime
+    length: timedelta
+
+    @property
+    def start_ts(self) -> int:
+        """Call start, Unix seconds."""
+        return int(self.start.timestamp())
+
+    @property
+    def end_ts(self) -> int:
+        """Call end, Unix seconds."""
+        return int(self.end.timestamp())
+
+
+@attrs.frozen(kw_only=True)
+class LocalFetchLine(BaseSessionLine):
+    """``local ANI channum [timestamp] DNIS sessionID fetchurl: startURL``."""
+
+    url: str
+
+
+@attrs.frozen(kw_only=True)
+class LocalLogLine(BaseSessionLine):
+    """``local ANI channum [timestamp] DNIS sessionID label: message`` (a ``<log>`` tag entry)."""
+
+    label: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class ErrorLine(BaseSessionLine):
+    """``error ANI channum [timestamp] DNIS sessionID message`` (the message may contain spaces)."""
+
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class DetailLine:
+    """One line of a call's log: ``Timestamp [module] (sessionID) entry-type: message``.
+
+    ``timestamp_text`` is the literal (e.g. ``Wed 28 Aug 2002 10:16:58 AM EDT``); ``timestamp`` is it
+    parsed when the zone is a known abbreviation or numeric offset, else None.  ``module`` is e.g.
+    ``vxi``; ``entry_type`` e.g. ``EVENT``; ``session_id`` is None when the parentheses hold no valid id.
+    """
+
+    known: ClassVar[bool] = True
+    raw: str
+    timestamp_text: str
+    timestamp: datetime | None
+    module: str
+    session_id: SessionId | None
+    entry_type: str
+    message: str
+
+
+_Line = TypeVar("_Line")
+
+SessionLogLine = SessionLine | LocalFetchLine | LocalLogLine | UnknownLine
+"""One parsed line of ``calls/sessions``."""
+
+ErrorLogLine = ErrorLine | UnknownLine
+"""One parsed line of ``calls/errors``."""
+
+DetailLogLine = DetailLine | UnknownLine
+"""One parsed line of a single call's log (``calls/log``)."""
+
+
+def following_offset(offset: int, count: int, total: int) -> int | None:
+    """Offset of the page after one at ``offset`` holding ``count`` of ``total`` items; None if last."""
+    following = offset + count
+    return following if count and following < total else None
+
+
+@attrs.frozen
+class LinePage(Generic[_Line]):
+    """A page of log lines: ``total`` matches in all, this page's parsed ``lines``, and the ``offset`` and
+    ``limit`` the page was requested with."""
+
+    total: int
+    lines: tuple[_Line, ...]
+    offset: int = 0
+    limit: int = 1000
+
+    def __iter__(self) -> Iterator[_Line]:
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @property
+    def next_offset(self) -> int | None:
+        """Offset of the next page, or None when this page is the last one."""
+        return following_offset(self.offset, len(self.lines), self.total)
+
+
+@attrs.frozen
+class SessionPage(LinePage[SessionLogLine]):
+    """One page of ``calls/sessions``."""
+
+
+@attrs.frozen
+class ErrorPage(LinePage[ErrorLogLine]):
+    """One page of ``calls/errors``."""
