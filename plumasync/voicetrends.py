@@ -65,12 +65,14 @@ class CachePolicy:
     """How long VoiceTrends results are kept (seconds of the client's clock).
 
     ``past``: results whose period ended before today (in the account's time zone); ``today``: results
-    whose period includes today.  ``enabled=False`` turns the cache off (single-flight stays on).
+    whose period includes today.  ``enabled=False`` turns the cache off; ``coalesce=False`` turns off
+    single-flight (every call then costs a request: useful only to measure what coalescing saves).
     """
 
     past: float = 24 * 3600.0
     today: float = 60.0
     enabled: bool = True
+    coalesce: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not (self.past >= 0 and self.today >= 0):
@@ -210,6 +212,8 @@ class VoiceTrends:
                 return result
             raise AssertionError("unreachable")  # pragma: no cover
 
+        if not self.cache_policy.coalesce:
+            return await call()
         result = await self._flights.do((path, fmt, lane, max_wait), call)
         return result  # type: ignore[return-value]
 
