@@ -1,0 +1,406 @@
+"""Budget state in Redis: one budget across processes *and hosts*.
+
+``store="redis://host:6379/0"`` (also ``rediss://`` and ``unix://``).  Needs the ``redis`` package
+(``pip install plumasync[redis]``) and runs on asyncio (``redis.asyncio``; not on trio).
+
+How it works
+------------
+* **Atomic in Redis.**  Admission (:meth:`RedisStore.acquire`), header observation, cancel and snapshot
+  each run as one Lua script inside Redis: a faithful port of
+  :class:`~plumasync.governor.state.GroupState` (:mod:`plumasync.governor.redis_lua`), keeping the same
+  JSON document ``GroupState.to_json()`` would.  No lock, no round trip between read and write.
+* **Redis' time.**  The scripts read ``TIME`` on the Redis server, so hosts whose clocks disagree still
+  agree on the budget (every answer carries Redis' ``now``; the governor turns ``retry_at`` into a
+  duration on its own clock).  Exception: a store built with a clock that is not a
+  :class:`~plumasync.governor.clock.SystemClock` (a ``ScaledClock`` compressing 15-minute windows into
+  seconds, a ``FakeClock``) passes that clock's ``now`` to the scripts instead.
+* **Keys.**  One key per budget group, ``plumasync:{<host|account|group>}:state``, hash-tagged so that a
+  Redis Cluster keeps it in one slot; its TTL (two windows and a minute, refreshed on every write)
+  outlives any reset it records.  Shared values live in ``plumasync:value:<name>``, leases in
+  ``plumasync:lease:<name>`` (claim and release are owner-checked Lua scripts).  Values and leases
+  expire by the store's clock (checked in the script) and, as a backstop, by Redis' own TTL.
+* **Crashed holders.**  As in ``GroupState``: a permit older than one window is dropped, so a process
+  killed while holding permits holds the budget for at most one window.
+
+When Redis is unreachable
+-------------------------
+A connection error or timeout never crashes the caller and never loops on Redis:
+
+1. The store logs **one WARNING** (per outage) on the ``plumasync`` logger and falls back to an
+   in-process budget (a :class:`~plumasync.governor.store.MemoryStore`) of ``limit // expected_workers``
+   requests per window for each group (``expected_workers`` defaults to 4; set it in the URL,
+   ``redis://host:6379/0?expected_workers=8``, or the constructor).  The fallback ignores the
+   server's ``Remaining`` (every worker would believe it may spend all of it) and holds each group to
+   a sliding log of that share: with at most ``expected_workers`` processes, the account never sees
+   more than ``limit`` requests in any window.  A 429 still pauses the group for a window.
+2. Redis is retried at most every ``fallback_retry`` clock seconds (default 5; URL
+   ``?fallback_retry=5``), by one task at a time; everybody else keeps using the fallback meanwhile.
+3. When Redis answers again the store switches back (logged at WARNING) and first tells Redis about the
+   requests admitted during the outage (they are subtracted from the window's ``Remaining``, or added
+   to the sliding log), so the shared budget does not admit them twice.
+
+Permits granted by the fallback are observed and cancelled in the fallback; their response headers
+are passed on to Redis too when it is back.  Shared values and leases fall back to the process as well
+(each process then authenticates for itself, within the auth group's share).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+
+from ..errors import ConfigurationError
+from .clock import Clock, SystemClock
+from .redis_lua import SCRIPT
+from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+from .store import MemoryStore, Store, Timed
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("the Redis store needs the redis package: pip install 'plumasync[redis]'") from exc
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("plumasync")
+T = TypeVar("T")
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_OUR_OPTIONS = ("expected_workers", "fallback_retry", "prefix")
+
+
+class _Down(Exception):
+    """Internal: Redis is unreachable (or not retried yet); use the fallback."""
+
+
+def _opt(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _float(raw: Any) -> float:
+    return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+class RedisStore(Store):
+    """Budget state, shared values and leases in Redis, shared by every process on every host.
+
+    ``client`` is a ``redis.asyncio.Redis``; :meth:`from_url` builds one with short timeouts and no
+    client-side retry loop.  ``clock``: see the module docs (a :class:`SystemClock`, the default, means
+    Redis' ``TIME``).  ``expected_workers`` and ``fallback_retry`` set the unreachable-Redis policy;
+    ``prefix`` namespaces the keys.
+    """
+
+    shared = True
+
+    def __init__(self, client: aioredis.Redis, *, clock: Clock | None = None, expected_workers: int = 4,
+                 fallback_retry: float = 5.0, prefix: str = "plumasync", name: str = "redis") -> None:
+        if type(expected_workers) is not int or expected_workers < 1:
+            raise ConfigurationError(f"expected_workers must be a positive integer, got {expected_workers!r}")
+        if not fallback_retry > 0:
+            raise ConfigurationError(f"fallback_retry must be positive, got {fallback_retry!r}")
+        self.redis = client
+        self.clock: Clock = clock or SystemClock()
+        self.expected_workers = expected_workers
+        self.fallback_retry = float(fallback_retry)
+        self.prefix = prefix
+        self._name = name  # for logs and repr: host, port and db only, never a password
+        # Redis' TIME unless the caller injected a clock of its own (compressed or fake time).
+        self._server_time = isinstance(self.clock, SystemClock)
+        self._script = client.register_script(SCRIPT)
+        self._fallback = MemoryStore(self.clock)
+        self._fallback_permits: set[str] = set()
+        self._fallback_policies: dict[str, Policy] = {}
+        self._down = False
+        self._next_probe = 0.0
+        self._probing = False
+        self._absorbed: dict[str, float] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> RedisStore:
+        """``redis://[user:password@]host:port/db?expected_workers=4&fallback_retry=5``.
+
+        Other query options go to redis-py (``socket_timeout``, ``socket_connect_timeout``...; defaults
+        2 s and 1 s here).
+        """
+        parts = urlsplit(url)
+        ours: dict[str, Any] = {}
+        rest: list[tuple[str, str]] = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in _OUR_OPTIONS:
+                ours[key] = value
+            else:
+                rest.append((key, value))
+        try:
+            if "expected_workers" in ours:
+                ours["expected_workers"] = int(ours["expected_workers"])
+            if "fallback_retry" in ours:
+                ours["fallback_retry"] = float(ours["fallback_retry"])
+        except ValueError:
+            raise ConfigurationError("expected_workers must be an integer and fallback_retry a number "
+                                     "in the Redis store URL") from None
+        ours.update(options)
+        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+        client = aioredis.Redis.from_url(clean, socket_timeout=2.0, socket_connect_timeout=1.0,
+                                         retry=Retry(NoBackoff(), 1), health_check_interval=0)
+        host = parts.hostname or parts.path or "localhost"
+        name = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + \
+            (parts.path if parts.scheme != "unix" else "")
+        return cls(client, clock=clock, name=name, **ours)
+
+    # -- keys and arguments ----------------------------------------------------------------------------
+
+    def state_key(self, key: str) -> str:
+        """The Redis key of a group's state (hash-tagged: one Cluster slot per group)."""
+        return f"{self.prefix}:{{{key}}}:state"
+
+    def _now_arg(self) -> str:
+        return "" if self._server_time else repr(float(self.clock.now()))
+
+    def _ttl_ms(self, seconds: float) -> int:
+        """Redis' backstop TTL for ``seconds`` of the store's clock, in real milliseconds."""
+        real = getattr(self.clock, "real_seconds", None)
+        if callable(real) and not self._server_time:
+            seconds = max(float(real(seconds)), 0.001)
+        return max(1, math.ceil(seconds * 1000))
+
+    def _group_args(self, op: str, policy: Policy) -> list[str]:
+        ttl = self._ttl_ms(2 * policy.window + 60.0)
+        return [op, self._now_arg(), str(policy.limit), repr(float(policy.window)), str(policy.reserve),
+                repr(float(policy.margin)), str(ttl)]
+
+    # -- Redis or the fallback ------------------------------------------------------------------------
+
+    def _check_backend(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise ConfigurationError("the Redis store runs on asyncio only (redis.asyncio); "
+                                     "use the SQLite store or the memory store under trio") from None
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn`` against Redis, or raise :class:`_Down` (Redis unreachable or not retried yet)."""
+        self._check_backend()
+        if self._down:
+            await self._probe()
+        try:
+            # Shielded: a cancelled caller must not leave a script's result (a granted permit) unread.
+            with anyio.CancelScope(shield=True):
+                result = await fn()
+        except _UNREACHABLE as exc:
+            self._went_down(exc)
+            raise _Down from None
+        return result
+
+    def _went_down(self, exc: BaseException) -> None:
+        self._next_probe = self.clock.now() + self.fallback_retry
+        if not self._down:
+            self._down = True
+            log.warning("Redis store %s is unreachable (%s): falling back to an in-process budget of "
+                        "limit // %d per group; retrying Redis every %g s", self._name, type(exc).__name__,
+                        self.expected_workers, self.fallback_retry)
+
+    async def _probe(self) -> None:
+        """While Redis is down: at most every ``fallback_retry`` s (one task at a time), ping it."""
+        if self._probing or self.clock.now() < self._next_probe:
+            raise _Down
+        self._probing = True
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.redis.ping()
+                await self._absorb_fallback()
+        except _UNREACHABLE as exc:
+            self._went_down(exc)
+            raise _Down from None
+        finally:
+            self._probing = False
+        self._down = False
+        log.info("Redis store %s is reachable again: back to the shared budget", self._name)
+
+    async def _absorb_fallback(self) -> None:
+        """Tell Redis about the requests the fallback admitted during the outage (each one once)."""
+        for key, policy in list(self._fallback_policies.items()):
+            state = self._fallback._states.get(key)
+            if state is None:
+                continue
+            done = self._absorbed.get(key, -math.inf)
+            now = self.clock.now()
+            times = [t for t in state.log if t > max(done, now - policy.window - policy.margin)]
+            if not times:
+                continue
+            args = [*self._group_args("absorb", policy), *(repr(t) for t in times)]
+            await self._script(keys=[self.state_key(key)], args=args)
+            self._absorbed[key] = max(times)
+
+    def fallback_policy(self, policy: Policy) -> Policy:
+        """The share of ``policy`` one process may use while Redis is unreachable."""
+        limit = max(1, policy.limit // self.expected_workers)
+        reserve = min(max(0, limit - 1), math.ceil(policy.reserve / self.expected_workers))
+        return Policy(limit=limit, window=policy.window, reserve=reserve, margin=policy.margin)
+
+    def _fb_policy(self, key: str, policy: Policy) -> Policy:
+        fb = self._fallback_policies.get(key)
+        if fb is None:
+            fb = self._fallback_policies[key] = self.fallback_policy(policy)
+        return fb
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is unreachable and the in-process fallback budget is in use."""
+        return self._down
+
+    # -- the governor's transitions --------------------------------------------------------------------
+
+    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+        """One Lua script: grant ``permit`` or say when to ask again."""
+        args = [*self._group_args("acquire", policy), Lane(lane).value, permit]
+        try:
+            raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+        except _Down:
+            timed = await self._fallback.acquire(key, self._fb_policy(key, policy), lane, permit)
+            if timed.decision.granted:
+                self._fallback_permits.add(permit)
+            return timed
+        granted, retry_at, now = raw
+        retry = None if retry_at in (b"", "") else _float(retry_at)
+        return Timed(Decision(bool(int(granted)), retry), _float(now))
+
+    async def observe(self, key: str, policy: Policy, permit: str, status: int | None,
+                      headers: RateHeaders) -> None:
+        """One Lua script: record the permit's outcome and the response's rate-limit headers."""
+        if permit in self._fallback_permits:
+            self._fallback_permits.discard(permit)
+            # The fallback holds each process to its share: it does not trust the server's Remaining.
+            await self._fallback.observe(key, self._fb_policy(key, policy), permit, status, RateHeaders())
+            if self._down:
+                return
+        args = [*self._group_args("observe", policy), permit, "" if status is None else str(int(status)),
+                "" if headers.limit is None else str(int(headers.limit)),
+                "" if headers.remaining is None else str(int(headers.remaining)),
+                _opt(headers.reset), _opt(headers.date)]
+        try:
+            await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+        except _Down:
+            return  # Redis drops the permit after one window
+
+    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+        """Give back a permit that was never used."""
+        if permit in self._fallback_permits:
+            self._fallback_permits.discard(permit)
+            await self._fallback.cancel(key, self._fb_policy(key, policy), permit)
+            return
+        args = [*self._group_args("cancel", policy), permit]
+        try:
+            await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+        except _Down:
+            return
+
+    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+        """The group as Redis (or, while it is unreachable, the fallback) sees it now."""
+        group = key.rsplit("|", 1)[-1]
+        args = self._group_args("snapshot", policy)
+        try:
+            raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+        except _Down:
+            return await self._fallback.snapshot(key, self._fb_policy(key, policy), waiters)
+        doc = json.loads(raw[0])
+        return GroupSnapshot(
+            group=group, mode=doc["mode"], limit=int(doc["limit"]), window=float(doc["window"]),
+            remaining=None if doc["remaining"] is None else int(doc["remaining"]),
+            available=None if doc["available"] is None else int(doc["available"]),
+            in_flight=int(doc["in_flight"]),
+            reset_at=None if doc["reset_at"] is None else float(doc["reset_at"]),
+            paused_until=None if doc["paused_until"] is None else float(doc["paused_until"]),
+            contended=bool(doc["contended"]), admitted=int(doc["admitted"]), throttled=int(doc["throttled"]),
+            waiters=waiters,
+        )
+
+    async def state(self, key: str) -> GroupState | None:
+        """The raw state of one group as Redis holds it (for tests and diagnosis), or None."""
+        try:
+            raw = await self._call(lambda: self.redis.get(self.state_key(key)))
+        except _Down:
+            return None
+        return None if raw is None else GroupState.from_json(json.loads(raw))
+
+    async def keys(self) -> list[str]:
+        """Every group key in Redis under this prefix (the fallback's while Redis is unreachable)."""
+        head, tail = f"{self.prefix}:{{", "}:state"
+
+        async def scan() -> list[str]:
+            found: set[str] = set()
+            async for raw in self.redis.scan_iter(match=f"{self.prefix}:{{*}}:state", count=500):
+                name = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if name.startswith(head) and name.endswith(tail):
+                    found.add(name[len(head):-len(tail)])
+            return sorted(found)
+
+        try:
+            return await self._call(scan)
+        except _Down:
+            return await self._fallback.keys()
+
+    # -- shared values and leases ------------------------------------------------------------------------
+
+    def _value_key(self, name: str) -> str:
+        return f"{self.prefix}:value:{name}"
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self.prefix}:lease:{name}"
+
+    async def get_value(self, name: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+        try:
+            raw = await self._call(lambda: self._script(keys=[self._value_key(name)],
+                                                        args=["value_get", self._now_arg()]))
+        except _Down:
+            return await self._fallback.get_value(name)
+        return None if raw is None else bytes(raw)
+
+    async def set_value(self, name: str, value: bytes, ttl: float) -> None:
+        """Store ``value`` for ``ttl`` seconds of the store's clock."""
+        args: list[str | bytes] = ["value_set", self._now_arg(), value, repr(float(ttl)),
+                                   str(self._ttl_ms(ttl))]
+        try:
+            await self._call(lambda: self._script(keys=[self._value_key(name)], args=args))
+        except _Down:
+            await self._fallback.set_value(name, value, ttl)
+
+    async def delete_value(self, name: str) -> None:
+        """Forget a value."""
+        try:
+            await self._call(lambda: self.redis.delete(self._value_key(name)))
+        except _Down:
+            await self._fallback.delete_value(name)
+
+    async def claim(self, name: str, owner: str, ttl: float) -> bool:
+        """Take (or renew) the lease unless another owner holds an unexpired one (atomic, in Lua)."""
+        args = ["claim", self._now_arg(), owner, repr(float(ttl)), str(self._ttl_ms(ttl))]
+        try:
+            return bool(await self._call(lambda: self._script(keys=[self._lease_key(name)], args=args)))
+        except _Down:
+            return await self._fallback.claim(name, owner, ttl)
+
+    async def release(self, name: str, owner: str) -> None:
+        """Drop the lease if ``owner`` holds it."""
+        try:
+            await self._call(lambda: self._script(keys=[self._lease_key(name)], args=["release", owner]))
+        except _Down:
+            await self._fallback.release(name, owner)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.redis.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._name!r}, expected_workers={self.expected_workers})"
