@@ -85,6 +85,10 @@ class CallLogs:
         """
         path, params = self._listing("logs", start, end, number, offset, limit)
         self._check_retention(start)
+        return await self._logs_page(path, params, format, lane, max_wait)
+
+    async def _logs_page(self, path: str, params: dict[str, str | int], format: Format | None, lane: Lane,
+                         max_wait: float | None) -> CallLogPage:
         fmt = format or self._client.format
         body, ctx = await self._get(path, params, fmt, lane, max_wait)
         return wire.parse_log_page(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
@@ -96,12 +100,11 @@ class CallLogs:
 
         Arguments are checked now (before any request); each page costs one ``calllogs`` request.
         """
-        self._listing("logs", start, end, number, 0, page_size)
-        self._check_retention(start)
+        path, first = self._listing("logs", start, end, number, 0, page_size)
+        self._check_retention(start)  # once, attributed to the caller (not once per page)
 
         def page(offset: int) -> Awaitable[CallLogPage]:
-            return self.logs_page(start, end, number=number, offset=offset, limit=page_size, format=format,
-                                  lane=lane, max_wait=max_wait)
+            return self._logs_page(path, {**first, "offset": offset}, format, lane, max_wait)
 
         return _paginate(page, lambda p: p.entries)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
+import logging
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,16 +15,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ConfigurationError, TransportError, error_for_status
+from .errors import ConfigurationError, PlumError, TransportError, error_for_status
 from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
 from .governor.governor import Governor
 from .governor.store import MemoryStore, Store
-from .retry import RetryPolicy
+from .retry import RetryPolicy, is_retryable
 from .transport import GovernedTransport, hints
 
 if TYPE_CHECKING:
     from .calllogs import CallLogs
     from .voicetrends import CachePolicy, CacheStats, VoiceTrends
+
+log = logging.getLogger("plumasync")
 
 __all__ = ["DEFAULT_CALLLOGS_URL", "DEFAULT_VOICETRENDS_URL", "PlumClient", "open_store"]
 
@@ -61,6 +66,12 @@ def check_base_url(url: str, name: str) -> str:
 def account_id(login: str) -> str:
     """A stable, non-reversible account name for budget keys, logs and stores (never the login)."""
     return hashlib.sha256(login.encode()).hexdigest()[:12]
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verified TLS context per process: building one costs ~30 ms, every client can share it."""
+    return httpx.create_ssl_context()
 
 
 def open_store(spec: str | Store | None, clock: Clock) -> Store:
@@ -148,7 +159,8 @@ class PlumClient:
         self._owns_http = http_client is None
         if http_client is None:
             inner: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=50), retries=0)
+                verify=_ssl_context(), limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                retries=0)
             self.http = httpx.AsyncClient(transport=GovernedTransport(inner, self.governor), timeout=timeout)
         else:
             # httpx has no public setter for a client's transport: wrap the one the user configured.
@@ -216,20 +228,34 @@ class PlumClient:
         fmt = fmt or self.format
         headers = {"Accept": "application/xml" if fmt == "xml" else "application/json"}
         extensions = hints(self.groups[group], lane, max_wait)
-        async for attempt in self.retry_policy.retrying(self.clock):
-            with attempt:
-                request = self.http.build_request(method, url, params=params, data=data, headers=headers,
-                                                  extensions=extensions)
-                try:
-                    response = await self.http.send(request, auth=auth)
-                except httpx.TransportError as exc:
-                    raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
-                                         method=method, url=str(request.url)) from None
-                if response.status_code >= 400 and not (accept_status and accept_status(response)):
-                    text = error_text(response.content, fmt) if error_text else ""
-                    raise error_for_status(method=method, url=str(request.url), status=response.status_code,
-                                           error=text)
-                return response
+
+        async def attempt() -> httpx.Response:
+            request = self.http.build_request(method, url, params=params, data=data, headers=headers,
+                                              extensions=extensions)
+            try:
+                response = await self.http.send(request, auth=auth)
+            except httpx.TransportError as exc:
+                raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
+                                     method=method, url=str(request.url)) from None
+            if response.status_code >= 400 and not (accept_status and accept_status(response)):
+                text = error_text(response.content, fmt) if error_text else ""
+                raise error_for_status(method=method, url=str(request.url), status=response.status_code,
+                                       error=text)
+            return response
+
+        # The first attempt runs without tenacity: the common case pays nothing for the retry policy.
+        policy = self.retry_policy
+        try:
+            return await attempt()
+        except PlumError as exc:
+            if not is_retryable(exc) or policy.gives_up_after(exc):
+                raise
+            first = exc
+        log.info("retrying after %s", type(first).__name__)
+        await self.clock.sleep(policy.first_wait(first))
+        async for retry in policy.retrying(self.clock, prior=first):
+            with retry:
+                return await attempt()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- state and lifecycle --------------------------------------------------------------------------------

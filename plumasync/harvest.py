@@ -116,10 +116,11 @@ class Harvest:
         self._client = client
         self._start, self._end = validation.cl_range(start, end)
         self._number = validation.number(number)
+        self._page_size = validation.page_size(page_size)
+        self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, self._page_size)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
         self.concurrency = concurrency
-        self._page_size = validation.page_size(page_size)
         if format not in (None, "json", "xml"):
             raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
         self._format = format
@@ -134,6 +135,7 @@ class Harvest:
         self._results: ObjectReceiveStream[HarvestedLog] | None = None
         self._group = client.groups["calllogs"]
         self._base_stats = (0, 0)
+        client.calllogs._check_retention(start)  # once, here, not once per listing page
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -238,9 +240,9 @@ class Harvest:
         async with todo:
             offset = 0
             while True:
-                page = await self._client.calllogs.logs_page(
-                    self._start, self._end, number=self._number, offset=offset, limit=self._page_size,
-                    format=self._format, lane=Lane.BULK)  # type: ignore[arg-type]
+                page = await self._client.calllogs._logs_page(
+                    self._path, {**self._params, "offset": offset}, self._format,  # type: ignore[arg-type]
+                    Lane.BULK, None)
                 self.progress.pages += 1
                 self.progress.total = page.total
                 self._update_requests()

@@ -58,10 +58,26 @@ class RetryPolicy:
         base = self.backoff_initial * (2 ** max(0, failures - 1))
         return min(self.backoff_max, base + random.uniform(0, self.jitter))
 
-    def retrying(self, clock: Clock) -> tenacity.AsyncRetrying:
-        """A fresh tenacity controller for one call."""
+    def gives_up_after(self, first: BaseException) -> bool:
+        """True when one failure like ``first`` already uses every attempt the policy allows."""
+        if isinstance(first, RateLimitExceeded):
+            return self.rate_limit_attempts <= 1
+        return self.attempts <= 1
+
+    def first_wait(self, first: BaseException) -> float:
+        """Seconds to wait after a first failure before the next attempt."""
+        return 0.0 if isinstance(first, RateLimitExceeded) else self.backoff(1)
+
+    def retrying(self, clock: Clock, prior: BaseException | None = None) -> tenacity.AsyncRetrying:
+        """A fresh tenacity controller for one call; ``prior``: a first failure already suffered.
+
+        Callers make the first attempt without tenacity (the common case costs nothing) and enter this
+        loop only after a retryable failure, passing it as ``prior`` so that it counts.
+        """
         # Outcomes per attempt number: tenacity may call stop and wait in either order.
         seen: dict[int, bool] = {}
+        if prior is not None:
+            seen[0] = isinstance(prior, RateLimitExceeded)
 
         def tally(state: tenacity.RetryCallState) -> tuple[int, int]:
             exc = state.outcome.exception() if state.outcome else None

@@ -28,7 +28,7 @@ import attrs
 import httpx
 
 from . import validation, wire
-from .errors import AuthenticationError, ConfigurationError
+from .errors import AuthenticationError, ConfigurationError, ResponseParseError
 from .governor import Lane
 from .models.voicetrends import (
     EventsReport,
@@ -129,7 +129,15 @@ class VoiceTrends:
             "voicetrends", "auth", "POST", "auth", data=self._client.auth_form(), error_text=wire.vt_error_text,
             fmt="json",
         )
-        return wire.parse_credentials(response.content, "json")
+        try:
+            return wire.parse_credentials(response.content, "json")
+        except ResponseParseError as exc:
+            reason = "invalid JSON" if "invalid JSON" in str(exc) else "unexpected shape"
+        # Raised outside the except block, with no snippet, cause or context: the body may hold the
+        # temporary password, and no exception may carry a credential.
+        raise ResponseParseError(
+            f'{reason}: expected {{"login": ..., "password": ...}} '
+            f"(HTTP {response.status_code}, {len(response.content)} bytes)", endpoint="auth")
 
     async def credentials(self) -> TemporaryCredentials:
         """The temporary credentials in use, authenticating (once, single-flight) when there are none."""

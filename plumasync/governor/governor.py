@@ -7,6 +7,7 @@ store, and sleeps until the store's ``retry_at`` or until a response changes the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import uuid
@@ -100,8 +101,9 @@ class _Queue:
         return sum(len(q) for q in self.lanes.values())
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        if self.lanes[Lane.INTERACTIVE] or self.lanes[Lane.BULK]:  # nobody waits: nothing to wake
+            self.changed.set()
+            self.changed = anyio.Event()
 
     def discard(self, lane: Lane, token: object) -> None:
         try:
@@ -125,6 +127,8 @@ class Governor:
         self._policies: dict[str, Policy] = {}
         self._queues: dict[str, _Queue] = {}
         self._last: dict[str, GroupSnapshot] = {}
+        self._prefix = uuid.uuid4().hex[:12] + "-"  # unique across processes sharing a store
+        self._ids = itertools.count()
         #: Per group, this process's own counts: requests ``sent`` and ``throttled`` (429) answers.
         self.stats: dict[str, dict[str, int]] = {}
 
@@ -159,7 +163,7 @@ class Governor:
             while True:
                 wait: float | None
                 if queue.lanes[lane][0] is token:
-                    permit_id = uuid.uuid4().hex
+                    permit_id = f"{self._prefix}{next(self._ids)}"
                     timed = await self.store.acquire(key, policy, lane, permit_id)
                     if timed.decision.granted:
                         queue.lanes[lane].popleft()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping
@@ -31,8 +32,11 @@ def _int(headers: Mapping[str, str], name: str) -> int | None:
 
 def _date(headers: Mapping[str, str]) -> float | None:
     raw = headers.get("date")
-    if raw is None:
-        return None
+    return None if raw is None else _parse_date(raw)
+
+
+@functools.lru_cache(maxsize=8)  # responses of the same second repeat the same Date: parse it once
+def _parse_date(raw: str) -> float | None:
     try:
         parsed = parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError):

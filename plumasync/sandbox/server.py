@@ -146,7 +146,8 @@ class SandboxServer:
         if self._thread is not None:
             raise RuntimeError("SandboxServer already started")
         family = socket.AF_INET6 if ":" in self._bind_host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio then sets TCP_NODELAY on accepted connections (no delayed-ACK stalls).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._bind_host, self._requested_port))
