@@ -22,8 +22,9 @@ from plumasync.voicetrends import CachePolicy
 
 from .common import table
 
-POOL = [("volume", "20261101", "20261107"), ("volume", "20261108", "20261114"), ("events", "20261101", "20261107"),
-        ("performance", "20261101", "20261107"), ("profile", "20261101", "20261130"), ("volume", "20261116", "20261122")]
+POOL = [("volume", "20261101", "20261107"), ("volume", "20261108", "20261114"),
+        ("events", "20261101", "20261107"), ("performance", "20261101", "20261107"),
+        ("profile", "20261101", "20261130"), ("volume", "20261116", "20261122")]
 
 
 async def run(policy: CachePolicy, users: int, rounds: int, seed: int) -> tuple[int, int]:

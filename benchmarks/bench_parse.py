@@ -53,7 +53,8 @@ def main(entries: int, repeat: int) -> str:
     assert len(page.entries) == entries, len(page.entries)
     assert len(wire.parse_log_page(bodies["xml"], "xml", 0, entries).entries) == entries
     rows = []
-    for fmt, plain_name, plain in (("json", "json.loads", json.loads), ("xml", "ElementTree.fromstring", ET.fromstring)):
+    plains = (("json", "json.loads", json.loads), ("xml", "ElementTree.fromstring", ET.fromstring))
+    for fmt, plain_name, plain in plains:
         body = bodies[fmt]
         p = best(lambda: plain(body), repeat)  # noqa: B023 - evaluated at once
         ours = best(lambda: wire.parse_log_page(body, fmt, 0, entries), repeat)  # type: ignore[arg-type]  # noqa: B023

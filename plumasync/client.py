@@ -126,7 +126,8 @@ class PlumClient:
         self._login = login if login is not None else env.get("PLUM_LOGIN")
         self._password = password if password is not None else env.get("PLUM_PASSWORD")
         if not self._login or self._password is None:
-            raise ConfigurationError("no Plum credentials: pass login= and password=, or set PLUM_LOGIN and PLUM_PASSWORD")
+            raise ConfigurationError(
+                "no Plum credentials: pass login= and password=, or set PLUM_LOGIN and PLUM_PASSWORD")
         if tool not in ("dev", "insight", "fuseplus"):
             raise ConfigurationError(f"tool must be 'dev', 'insight' or 'fuseplus', got {tool!r}")
         if format not in ("json", "xml"):

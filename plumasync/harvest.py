@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import validation
 from .errors import ConfigurationError, HarvestError, PlumError
@@ -132,7 +132,7 @@ class Harvest:
         #: Calls that failed after every retry, with the error.
         self.failures: list[HarvestError] = []
         self._stack: AsyncExitStack | None = None
-        self._results: ObjectReceiveStream[HarvestedLog] | None = None
+        self._results: MemoryObjectReceiveStream[HarvestedLog] | None = None
         self._group = client.groups["calllogs"]
         self._base_stats = (0, 0)
         client.calllogs._check_retention(start)  # once, here, not once per listing page
@@ -220,7 +220,7 @@ class Harvest:
 
     # -- the pipeline ---------------------------------------------------------------------------------------
 
-    async def _pipeline(self, out: ObjectSendStream[HarvestedLog]) -> None:
+    async def _pipeline(self, out: MemoryObjectSendStream[HarvestedLog]) -> None:
         todo_send, todo_receive = anyio.create_memory_object_stream[CallLogEntry](self.concurrency * 2)
         done_send, done_receive = anyio.create_memory_object_stream[HarvestedLog](self.concurrency * 2)
         try:
@@ -235,7 +235,7 @@ class Harvest:
         finally:
             out.close()  # ends the consumer's iteration, after `finished` is set
 
-    async def _lister(self, todo: ObjectSendStream[CallLogEntry]) -> None:
+    async def _lister(self, todo: MemoryObjectSendStream[CallLogEntry]) -> None:
         seen: set[int] = set()
         async with todo:
             offset = 0
@@ -266,7 +266,8 @@ class Harvest:
             return set()
         return await anyio.to_thread.run_sync(sink.stored, ids)
 
-    async def _worker(self, todo: ObjectReceiveStream[CallLogEntry], done: ObjectSendStream[HarvestedLog]) -> None:
+    async def _worker(self, todo: MemoryObjectReceiveStream[CallLogEntry],
+                      done: MemoryObjectSendStream[HarvestedLog]) -> None:
         async with todo, done:
             async for entry in todo:
                 try:
@@ -281,7 +282,8 @@ class Harvest:
                 self._update_requests()
                 await done.send(HarvestedLog(entry=entry, detail=detail))
 
-    async def _writer(self, done: ObjectReceiveStream[HarvestedLog], out: ObjectSendStream[HarvestedLog]) -> None:
+    async def _writer(self, done: MemoryObjectReceiveStream[HarvestedLog],
+                      out: MemoryObjectSendStream[HarvestedLog]) -> None:
         async with done:
             async for first in done:
                 batch = [first]

@@ -55,8 +55,8 @@ class RetryPolicy:
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th 5xx/transport failure."""
-        base = self.backoff_initial * (2 ** max(0, failures - 1))
-        return min(self.backoff_max, base + random.uniform(0, self.jitter))
+        base = self.backoff_initial * 2.0 ** max(0, failures - 1)
+        return float(min(self.backoff_max, base + random.uniform(0, self.jitter)))
 
     def gives_up_after(self, first: BaseException) -> bool:
         """True when one failure like ``first`` already uses every attempt the policy allows."""

@@ -33,12 +33,12 @@ class FixedWindowServer:
         return self.clock.now() + self.skew
 
     def spend(self, n: int) -> None:
-        start = int(math.floor(self.server_now() / self.window)) * self.window
+        start = math.floor(self.server_now() / self.window) * self.window
         self.counts[start] = self.counts.get(start, 0) + n
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         now = self.server_now()
-        start = int(math.floor(now / self.window)) * self.window
+        start = math.floor(now / self.window) * self.window
         used = self.counts.get(start, 0)
         status = 429 if used >= self.limit else 200
         if status == 200:

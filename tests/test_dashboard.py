@@ -63,7 +63,8 @@ async def test_interactive_calls_beside_a_saturating_harvest() -> None:
     assert statuses.get(429, 0) == 0
     waits.sort()
     p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
-    print(f"\ninteractive waits beside the harvest: n={len(waits)}, median {statistics.median(waits) / scale * 1000:.0f} ms, "
+    median_ms = statistics.median(waits) / scale * 1000
+    print(f"\ninteractive waits beside the harvest: n={len(waits)}, median {median_ms:.0f} ms, "
           f"p95 {p95 / scale * 1000:.0f} ms (bound: one window = {window / scale:.1f} s); "
           f"{len(refused)} refused with retry_at under max_wait")
     assert len(waits) >= 8

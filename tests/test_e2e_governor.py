@@ -67,7 +67,7 @@ async def test_200_concurrent_gets_finish_within_5_percent_of_t_min() -> None:
     async with anyio.create_task_group() as tg:
         for name, (skew, tenant) in SCENARIOS.items():
             tg.start_soon(scenario, name, skew, tenant)
-    for name, (elapsed, t_min, statuses, ok) in results.items():
+    for name, (elapsed, t_min, statuses, _) in results.items():
         print(f"\n[{name}] elapsed {elapsed / SCALE:.2f} s, T_min {t_min / SCALE:.2f} s, "
               f"ratio {elapsed / t_min:.3f}, statuses {statuses}")
     for name, (elapsed, t_min, statuses, ok) in results.items():

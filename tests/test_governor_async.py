@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
+from fakes import FixedWindowServer
 
 from plumasync import Budget, PlumClient, RateLimitExceeded, RetryPolicy, ServerError
 from plumasync.governor import FakeClock, Lane
-
-from fakes import FixedWindowServer
 
 pytestmark = pytest.mark.anyio
 
@@ -115,7 +115,7 @@ async def test_interactive_lane_gets_the_reserve_while_bulk_waits() -> None:
         async with anyio.create_task_group() as tg:
             for _ in range(10):
                 tg.start_soon(job, Lane.BULK)
-            await anyio.sleep(0)  # let bulk take its 8 (probe first)
+            await anyio.lowlevel.checkpoint()  # let bulk take its 8 (probe first)
             while sum(1 for lane, _ in done if lane == "bulk") < 8:
                 await anyio.lowlevel.checkpoint()
             tg.start_soon(job, Lane.INTERACTIVE)

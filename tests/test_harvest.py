@@ -122,15 +122,15 @@ async def test_listing_never_runs_far_ahead_of_the_consumer() -> None:
     start, end = period(config)
     concurrency = 2
     with SandboxServer(config) as server:
-        async with sandbox_client(server) as plum:
-            async with plum.calllogs.harvest(start, end, concurrency=concurrency) as harvest:
-                consumed = 0
-                async for _ in harvest:
-                    consumed += 1
-                    if consumed == 20:
-                        await anyio.sleep(0.3)  # a slow consumer: the pipeline must stall, not run ahead
-                        fetched = detail_requests(server)
-                        break
+        async with sandbox_client(server) as plum, \
+                plum.calllogs.harvest(start, end, concurrency=concurrency) as harvest:
+            consumed = 0
+            async for _ in harvest:
+                consumed += 1
+                if consumed == 20:
+                    await anyio.sleep(0.3)  # a slow consumer: the pipeline must stall, not run ahead
+                    fetched = detail_requests(server)
+                    break
     # queued for the writer + the writer's batch + the consumer's buffer + workers in flight
     bound = consumed + 3 * concurrency * 2 + concurrency
     assert fetched <= bound, (fetched, bound)

@@ -7,6 +7,7 @@ store, and sleeps until the store's ``retry_at`` or until a response changes the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -106,10 +107,8 @@ class _Queue:
             self.changed = anyio.Event()
 
     def discard(self, lane: Lane, token: object) -> None:
-        try:
+        with contextlib.suppress(ValueError):
             self.lanes[lane].remove(token)
-        except ValueError:
-            pass
 
 
 class Governor:
@@ -204,7 +203,7 @@ class Governor:
         return RateLimitExceeded(method="", url=key.rsplit("|", 1)[-1], status=None,
                                  error="budget exhausted; the wait exceeds max_wait", retry_at=retry_at)
 
-    async def _wait(self, queue: _Queue, timeout: float | None) -> None:
+    async def _wait(self, queue: _Queue, timeout: float | None) -> None:  # noqa: ASYNC109 - clock seconds
         """Until the group's state changes, or ``timeout`` clock seconds (None: no timeout)."""
         changed = queue.changed
         if timeout is None:

@@ -43,7 +43,9 @@ class Store(abc.ABC):
         """Grant ``permit`` or say when to ask again (see :meth:`GroupState.acquire`)."""
 
     @abc.abstractmethod
-    async def observe(self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders) -> None:
+    async def observe(
+        self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+    ) -> None:
         """Record a permit's outcome."""
 
     @abc.abstractmethod
@@ -90,7 +92,9 @@ class StateStore(Store):
     """
 
     @abc.abstractmethod
-    async def _transact(self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+    async def _transact(
+        self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]
+    ) -> tuple[object, float]:
         """Run ``fn(state, now)`` atomically on ``key``'s state; return its result and ``now``."""
 
     async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
@@ -98,7 +102,9 @@ class StateStore(Store):
         assert isinstance(result, Decision)
         return Timed(result, now)
 
-    async def observe(self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders) -> None:
+    async def observe(
+        self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+    ) -> None:
         await self._transact(key, policy, lambda s, now: s.observe(now, policy, permit, status, headers))
 
     async def cancel(self, key: str, policy: Policy, permit: str) -> None:
@@ -120,7 +126,9 @@ class MemoryStore(StateStore):
         self._values: dict[str, tuple[bytes, float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
 
-    async def _transact(self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+    async def _transact(
+        self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]
+    ) -> tuple[object, float]:
         # No await between load and save: atomic on one event loop.
         state = self._states.get(key)
         if state is None:

@@ -1,0 +1,129 @@
+"""``plumasync budget``: the rate-limit governor's state, per budget group."""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..client import AUTH_BUDGET, open_store
+from ..governor import Budget, GroupSnapshot, SystemClock
+from ._app import app
+from ._common import (
+    EXIT_CODES_HELP,
+    CallLogsOpt,
+    GlobalOptions,
+    LoginOpt,
+    PasswordOpt,
+    VerboseOpt,
+    VoiceTrendsOpt,
+    connection,
+    fmt_local,
+    redact_url,
+    run_async,
+)
+
+__all__ = ["budget"]
+
+BUDGET_EPILOG = f"""[bold]Examples[/bold]
+
+  plumasync budget                              # this account's groups
+  plumasync budget --store sqlite:///budget.db  # no credentials: every group in the store
+  plumasync budget --store redis://localhost:6379/0 --json
+
+Costs no request: the state is read from the store (a new process's memory store knows nothing yet).
+
+{EXIT_CODES_HELP}"""
+
+
+@app.command(epilog=BUDGET_EPILOG)
+def budget(
+    ctx: typer.Context,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="Store to read (overrides the global --store / PLUM_STORE).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    login: LoginOpt = None,
+    password: PasswordOpt = None,
+    voicetrends_url: VoiceTrendsOpt = None,
+    calllogs_url: CallLogsOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Show each budget group's state: limit, remaining, in flight, next reset, pauses, waiters.
+
+    With credentials, the account's three groups (VoiceTrends auth and data, Call Logs); with a store
+    and no credentials, every group the store holds.
+    """
+    opts = connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url,
+                      calllogs_url=calllogs_url, store=store, verbose=verbose)
+    spec = opts.store
+    if opts.login and opts.password is not None:
+        run_async(opts, partial(_account, opts, spec, as_json))
+    if spec is None:
+        raise typer.BadParameter(
+            "give credentials (PLUM_LOGIN/PLUM_PASSWORD) for this account's groups, or --store URL to list "
+            "a shared store's groups (a new process's in-memory budget is empty)", param_hint="--store")
+    run_async(opts, partial(_store, opts, spec, as_json))
+
+
+async def _account(opts: GlobalOptions, spec: str | None, as_json: bool) -> int:
+    if spec is not None:
+        opts.store = spec
+    async with opts.client() as plum:
+        snaps = await plum.fetch_budget_snapshot()
+        rows = [(plum.groups[name], snap) for name, snap in snaps.items()]
+    _show(rows, redact_url(spec) if spec else "memory (this process only)", as_json)
+    return 0
+
+
+async def _store(opts: GlobalOptions, spec: str, as_json: bool) -> int:
+    store = open_store(spec, SystemClock())
+    try:
+        rows = []
+        for key in await store.keys():
+            group = key.rsplit("|", 1)[-1]
+            policy = (AUTH_BUDGET if group == "auth" else Budget()).policy()
+            rows.append((key, await store.snapshot(key, policy)))
+    finally:
+        await store.aclose()
+    _show(rows, redact_url(spec), as_json)
+    return 0
+
+
+_FIELDS = ("mode", "limit", "remaining", "available", "in_flight", "reset_at", "paused_until", "contended",
+           "admitted", "throttled", "waiters")
+
+
+def _show(rows: list[tuple[str, GroupSnapshot]], where: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps([{"key": key, **snap.to_dict()} for key, snap in rows], indent=2))
+        return
+    console = Console(highlight=False)
+    if not rows:
+        console.print(f"no budget groups in {where}", markup=False)
+        return
+    now = time.time()
+    table = Table(title=Text(f"Budget groups in {where}"), title_justify="left")
+    table.add_column("")
+    for key, snap in rows:
+        host, _, account = key.rpartition("|")[0].partition("|")
+        table.add_column(Text(f"{snap.group}\n{host}\n{account}"), justify="right")
+    for field in _FIELDS:
+        cells = []
+        for _key, snap in rows:
+            value = getattr(snap, field)
+            if field in ("reset_at", "paused_until"):
+                cells.append(fmt_local(value, now))
+            elif value is None:
+                cells.append("—")
+            else:
+                cells.append(str(value))
+        label = {"in_flight": "in flight", "reset_at": "next reset", "paused_until": "paused until",
+                 "throttled": "429s", "available": "available now"}.get(field, field)
+        table.add_row(label, *cells)
+    console.print(table)
