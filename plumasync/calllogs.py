@@ -29,6 +29,7 @@ log = logging.getLogger("plumasync")
 TimeLike = datetime | date | int | float
 Format = Literal["json", "xml"]
 P = TypeVar("P", CallLogPage, SessionPage, ErrorPage)
+LP = TypeVar("LP", SessionPage, ErrorPage)
 Item = TypeVar("Item")
 
 #: The largest page calls/logs (and the other listings) accept.
@@ -121,6 +122,25 @@ class CallLogs:
 
     # -- calls/sessions and calls/errors --------------------------------------------------------------------
 
+    async def _line_page(self, service: str, parse: Callable[..., P], start: TimeLike, end: TimeLike,
+                         number: str | None, offset: int, limit: int, format: Format | None, lane: Lane,
+                         max_wait: float | None) -> P:
+        """One page of ``calls/sessions`` or ``calls/errors`` (they differ only in name and line parser)."""
+        path, params = self._listing(service, start, end, number, offset, limit)
+        fmt = format or self._client.format
+        body, ctx = await self._get(path, params, fmt, lane, max_wait)
+        return parse(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
+
+    def _line_listing(self, service: str, parse: Callable[..., LP], start: TimeLike,
+                      end: TimeLike, number: str | None, page_size: int, format: Format | None, lane: Lane,
+                      max_wait: float | None) -> AsyncIterator[object]:
+        self._listing(service, start, end, number, 0, page_size)  # checked now, before any request
+
+        def page(offset: int) -> Awaitable[LP]:
+            return self._line_page(service, parse, start, end, number, offset, page_size, format, lane, max_wait)
+
+        return _paginate(page, lambda p: p.lines)
+
     async def sessions_page(self, start: TimeLike, end: TimeLike, *, number: str | None = None, offset: int = 0,
                             limit: int = MAX_PAGE_SIZE, format: Format | None = None,
                             lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> SessionPage:
@@ -128,22 +148,15 @@ class CallLogs:
 
         Session logs are kept for a year.  Costs one ``calllogs`` request.
         """
-        path, params = self._listing("sessions", start, end, number, offset, limit)
-        fmt = format or self._client.format
-        body, ctx = await self._get(path, params, fmt, lane, max_wait)
-        return wire.parse_session_page(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
+        return await self._line_page("sessions", wire.parse_session_page, start, end, number, offset, limit,
+                                     format, lane, max_wait)
 
     def sessions(self, start: TimeLike, end: TimeLike, *, number: str | None = None,
                  page_size: int = MAX_PAGE_SIZE, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
                  max_wait: float | None = None) -> AsyncIterator[object]:
         """Every session line in the range, page after page (one ``calllogs`` request per page)."""
-        self._listing("sessions", start, end, number, 0, page_size)
-
-        def page(offset: int) -> Awaitable[SessionPage]:
-            return self.sessions_page(start, end, number=number, offset=offset, limit=page_size, format=format,
-                                      lane=lane, max_wait=max_wait)
-
-        return _paginate(page, lambda p: p.lines)
+        return self._line_listing("sessions", wire.parse_session_page, start, end, number, page_size, format, lane,
+                                  max_wait)
 
     async def errors_page(self, start: TimeLike, end: TimeLike, *, number: str | None = None, offset: int = 0,
                           limit: int = MAX_PAGE_SIZE, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
@@ -152,22 +165,15 @@ class CallLogs:
 
         Costs one ``calllogs`` request.
         """
-        path, params = self._listing("errors", start, end, number, offset, limit)
-        fmt = format or self._client.format
-        body, ctx = await self._get(path, params, fmt, lane, max_wait)
-        return wire.parse_error_page(body, fmt, int(params["offset"]), int(params["limit"]), **ctx)
+        return await self._line_page("errors", wire.parse_error_page, start, end, number, offset, limit, format,
+                                     lane, max_wait)
 
     def errors(self, start: TimeLike, end: TimeLike, *, number: str | None = None, page_size: int = MAX_PAGE_SIZE,
                format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
                max_wait: float | None = None) -> AsyncIterator[object]:
         """Every error line in the range, page after page (one ``calllogs`` request per page)."""
-        self._listing("errors", start, end, number, 0, page_size)
-
-        def page(offset: int) -> Awaitable[ErrorPage]:
-            return self.errors_page(start, end, number=number, offset=offset, limit=page_size, format=format,
-                                    lane=lane, max_wait=max_wait)
-
-        return _paginate(page, lambda p: p.lines)
+        return self._line_listing("errors", wire.parse_error_page, start, end, number, page_size, format, lane,
+                                  max_wait)
 
     # -- harvest --------------------------------------------------------------------------------------------
 
