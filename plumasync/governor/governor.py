@@ -161,7 +161,8 @@ class Governor:
         try:
             while True:
                 wait: float | None
-                if queue.lanes[lane][0] is token:
+                head = queue.lanes[lane][0] is token
+                if head:
                     permit_id = f"{self._prefix}{next(self._ids)}"
                     timed = await self.store.acquire(key, policy, lane, permit_id)
                     if timed.decision.granted:
@@ -189,7 +190,7 @@ class Governor:
                     if now >= deadline:
                         raise self._too_long(key, known_retry)
                     wait = deadline - now if wait is None else min(wait, deadline - now)
-                if not warned and known_retry is not None and known_retry - now > self.warn_after:
+                if not warned and head and known_retry is not None and known_retry - now > self.warn_after:
                     warned = True
                     log.warning("budget group %s is exhausted: waiting %.1f s for the window to reset",
                                 key.rsplit("|", 1)[-1], known_retry - now)
