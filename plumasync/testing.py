@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .client import PlumClient
@@ -23,8 +24,11 @@ __all__ = [
     "FakeClock",
     "ScaledClock",
     "SystemClock",
+    "enter_window",
     "minimum_duration",
     "sandbox_client",
+    "start_time_in_window",
+    "window_phase",
     "windows_needed",
 ]
 
@@ -38,3 +42,33 @@ def sandbox_client(server: Any, *, login: str = "demo", password: str = "demo-pa
     """
     return PlumClient(login=login, password=password, voicetrends_url=server.voicetrends_url,
                       calllogs_url=server.calllogs_url, clock=clock, **options)
+
+
+def window_phase(now: float, window: float) -> float:
+    """Where ``now`` (server time) falls in its fixed, clock-aligned window: 0.0 at the start, 1.0 at the end."""
+    return (now % window) / window
+
+
+def start_time_in_window(now: float, window: float, *, skew: float = 0.0, earliest: float = 0.05,
+                         latest: float = 0.9) -> float:
+    """The first clock time at or after ``now`` whose server-time phase lies in ``[earliest, latest]``."""
+    server = now + skew
+    phase = window_phase(server, window)
+    if earliest <= phase <= latest:
+        return now
+    start = math.floor(server / window) * window
+    target = start + earliest * window if phase < earliest else start + window + earliest * window
+    return target - skew
+
+
+async def enter_window(clock: Clock, window: float, *, skew: float = 0.0, earliest: float = 0.05,
+                       latest: float = 0.9) -> float:
+    """Sleep until the server-time phase of the window is in ``[earliest, latest]``; return the time.
+
+    Compressed windows shrink the budget's time but not the network's: a job started a few real
+    milliseconds before a reset can lose that window's capacity to latency alone.  Tests that compare a
+    job's duration with the window arithmetic's minimum start it clear of the reset.
+    """
+    when = start_time_in_window(clock.now(), window, skew=skew, earliest=earliest, latest=latest)
+    await clock.sleep(max(0.0, when - clock.now()))
+    return clock.now()

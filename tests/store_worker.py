@@ -112,6 +112,7 @@ def run_workers(store: str, *, processes: int = 4, per_worker: int = 20, kill_on
     """
     from plumasync.governor import ScaledClock
     from plumasync.sandbox import SandboxConfig, SandboxServer
+    from plumasync.testing import start_time_in_window
 
     clock = ScaledClock(scale)
     config = SandboxConfig(clock=clock, limits={"calllogs": (limit, window)})
@@ -130,7 +131,8 @@ def run_workers(store: str, *, processes: int = 4, per_worker: int = 20, kill_on
                 line = p.stdout.readline() if p.stdout else ""
                 if line.strip() != "ready":
                     raise RuntimeError(f"worker failed to start: {line!r}")
-            go = clock.now() + 0.1 * scale  # 0.1 real seconds from now
+            # 0.1 real seconds from now, and clear of a reset (latency is not compressed with the window)
+            go = start_time_in_window(clock.now() + 0.1 * scale, window)
             for p in procs:
                 assert p.stdin is not None
                 p.stdin.write(f"go {go!r}\n")

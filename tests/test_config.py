@@ -93,3 +93,15 @@ def test_well_formed_headers_parse() -> None:
         "X-RateLimit-Limit": "150", "X-RateLimit-Remaining": "149", "X-RateLimit-Reset": "1519660800",
         "Date": "Mon, 26 Feb 2018 15:45:01 GMT"}))
     assert (parsed.limit, parsed.remaining, parsed.reset, parsed.date) == (150, 149, 1519660800.0, 1519659901.0)
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (1000.0, 1000.0),          # phase 1000 % 300 = 100 → 0.33: fine as it is
+    (1195.0, 1215.0),          # phase 0.98: too close to the reset → 5% into the next window
+    (1201.0, 1215.0),          # phase 0.003: just after a reset → wait until 5% in
+])
+def test_start_time_in_window_avoids_the_reset(now: float, expected: float) -> None:
+    from plumasync.testing import start_time_in_window
+
+    assert start_time_in_window(now, 300) == pytest.approx(expected)
+    assert start_time_in_window(now - 100, 300, skew=100) == pytest.approx(expected - 100)

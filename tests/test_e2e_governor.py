@@ -13,7 +13,7 @@ import pytest
 
 from plumasync import Budget
 from plumasync.sandbox import SandboxConfig, SandboxServer
-from plumasync.testing import ScaledClock, minimum_duration, sandbox_client
+from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -32,7 +32,7 @@ async def harvest_listing(skew: float = 0.0, tenant: int = 0) -> tuple[float, fl
     with SandboxServer(config) as server:
         async with sandbox_client(server, clock=clock, budget=Budget(limit=LIMIT, window=WINDOW)) as plum:
             start = config.start_of_calls
-            t0 = clock.now()
+            t0 = await enter_window(clock, WINDOW, skew=skew)
             server_t0 = t0 + skew
             until_reset = (math.floor(server_t0 / WINDOW) + 1) * WINDOW - server_t0
             ok = 0

@@ -12,7 +12,7 @@ import pytest
 from plumasync import Budget, ConfigurationError, RetryPolicy, ValidationError
 from plumasync.sandbox import SandboxConfig, SandboxServer
 from plumasync.sinks import JSONLSink, SQLiteSink
-from plumasync.testing import ScaledClock, minimum_duration, sandbox_client
+from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -38,7 +38,7 @@ async def test_harvest_1000_logs_over_several_windows(tmp_path: Path) -> None:
     start, end = period(config)
     with SandboxServer(config) as server:
         async with sandbox_client(server, clock=clock, budget=Budget(limit=limit, window=window, reserve=0)) as plum:
-            t0 = clock.now()
+            t0 = await enter_window(clock, window)
             until_reset = (math.floor(t0 / window) + 1) * window - t0
             seen: list[int] = []
             async with plum.calllogs.harvest(start, end, sink=tmp_path / "calls.db", concurrency=16) as harvest:

@@ -153,7 +153,24 @@ class SQLiteStore(StateStore):
         return conn
 
     def _open_sync(self) -> None:
-        """Open (first use): create the file 0600, switch to WAL, create the tables.  Runs in a thread."""
+        """Open (first use), retrying while other processes hold the lock.  Runs in a thread.
+
+        Switching a new file to WAL takes an exclusive lock, and SQLite may answer "database is locked"
+        at once (without its busy handler) when several processes open the same new file together.
+        """
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            try:
+                self._open_once()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)  # a worker thread, not the event loop
+                delay = min(0.1, delay * 2)
+
+    def _open_once(self) -> None:
         with self._lock:
             if self._conn is not None:
                 return
