@@ -4,6 +4,7 @@ Every request is admitted by a rate-limit governor that keeps within Plum's budg
 and 15 authentications per 15-minute window) while finishing work as fast as the windows allow.
 """
 
+from .calllogs import RetentionWarning
 from .client import PlumClient
 from .errors import (
     APIError,
@@ -23,6 +24,7 @@ from .errors import (
 from .governor import Budget, FakeClock, GroupSnapshot, Lane, ScaledClock, SystemClock
 from .retry import RetryPolicy
 from .transport import GovernedTransport
+from .voicetrends import CachePolicy, CacheStats
 
 __version__ = "0.1.0"
 
@@ -30,6 +32,8 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "Budget",
+    "CachePolicy",
+    "CacheStats",
     "ConfigurationError",
     "FailureStatusError",
     "FakeClock",
@@ -43,6 +47,7 @@ __all__ = [
     "PlumError",
     "RateLimitExceeded",
     "ResponseParseError",
+    "RetentionWarning",
     "RetryPolicy",
     "ScaledClock",
     "ServerError",
