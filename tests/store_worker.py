@@ -139,7 +139,9 @@ def run_workers(store: str, *, processes: int = 4, per_worker: int = 20, kill_on
                 p.stdin.flush()
             held = killed = 0
             if kill_one:
-                held = _kill_while_holding(procs[0])
+                until_go = max(0.0, (go - clock.now()) / scale)  # real seconds before the workers start
+                # the others may take the whole first window before the victim gets a permit
+                held = _kill_while_holding(procs[0], deadline=until_go + 1.5 * window / scale + 1.0)
                 killed = 1
             results = []
             for p in procs[killed:]:
