@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ConfigurationError, PlumError, TransportError, error_for_status
+from .errors import ConfigurationError, PlumError, RateLimitExceeded, TransportError, error_for_status
 from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
 from .governor.governor import Governor
 from .governor.store import MemoryStore, Store
@@ -240,8 +240,13 @@ class PlumClient:
                                      method=method, url=str(request.url)) from None
             if response.status_code >= 400 and not (accept_status and accept_status(response)):
                 text = error_text(response.content, fmt) if error_text else ""
-                raise error_for_status(method=method, url=str(request.url), status=response.status_code,
-                                       error=text)
+                error = error_for_status(method=method, url=str(request.url), status=response.status_code,
+                                         error=text)
+                if isinstance(error, RateLimitExceeded):
+                    # The governor has observed this 429 and paused the group: say until when.
+                    snap = self.governor.snapshot_nowait().get(self.groups[group])
+                    error.retry_at = snap.paused_until if snap is not None else None
+                raise error
             return response
 
         # The first attempt runs without tenacity: the common case pays nothing for the retry policy.

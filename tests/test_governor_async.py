@@ -179,3 +179,15 @@ async def test_cancelled_waiter_leaves_no_trace() -> None:
             await get(plum)  # waits for the reset (the fake clock does not move): cancelled
         snap = plum.budget_snapshot()["calllogs"]
     assert snap.waiters == 0 and snap.in_flight == 0
+
+
+async def test_a_429_that_outlasts_the_retries_says_when_to_retry() -> None:
+    clock = FakeClock(T0)
+    server = FixedWindowServer(clock, limit=10)
+    async with make(server, clock, retry=RetryPolicy(rate_limit_attempts=1)) as plum, clock.autojump():
+        assert await get(plum) == 200
+        server.spend(9)
+        with pytest.raises(RateLimitExceeded) as info:
+            await get(plum)
+    assert info.value.status == 429
+    assert info.value.retry_at == pytest.approx(first_reset(server, T0) + 1.0)
