@@ -216,7 +216,6 @@ class PlumClient:
         lane: Lane = Lane.INTERACTIVE,
         max_wait: float | None = None,
         error_text: Callable[[bytes, str], str] | None = None,
-        accept_status: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
         """Send one governed, retried request and return a successful response.
 
@@ -238,13 +237,13 @@ class PlumClient:
             except httpx.TransportError as exc:
                 raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
                                      method=method, url=str(request.url)) from None
-            if response.status_code >= 400 and not (accept_status and accept_status(response)):
+            if response.status_code >= 400:
                 text = error_text(response.content, fmt) if error_text else ""
                 error = error_for_status(method=method, url=str(request.url), status=response.status_code,
                                          error=text)
                 if isinstance(error, RateLimitExceeded):
                     # The governor has observed this 429 and paused the group: say until when.
-                    snap = self.governor.snapshot_nowait().get(self.groups[group])
+                    snap = self.governor.peek(self.groups[group])
                     error.retry_at = snap.paused_until if snap is not None else None
                 raise error
             return response

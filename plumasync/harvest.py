@@ -17,7 +17,6 @@ The pipeline (all in the ``bulk`` lane, so dashboards keep the reserve)::
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import date, datetime
@@ -28,7 +27,6 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from . import validation
 from .errors import ConfigurationError, HarvestError, PlumError
 from .governor import Lane
 from .models.calllogs import CallLogEntry
@@ -114,10 +112,8 @@ class Harvest:
                  jsonl: str | os.PathLike[str] | None = None, page_size: int = 10_000,
                  format: str | None = None) -> None:
         self._client = client
-        self._start, self._end = validation.cl_range(start, end)
-        self._number = validation.number(number)
-        self._page_size = validation.page_size(page_size)
-        self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, self._page_size)
+        # Validates the range, number and page size before anything else happens.
+        self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, page_size)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
         self.concurrency = concurrency
@@ -147,7 +143,6 @@ class Harvest:
         stats = self._client.governor.stats[self._group]
         self._base_stats = (stats["sent"], stats["throttled"])
         self.progress.started = self._client.clock.now()
-        self._wall_start = time.monotonic()
         stack = AsyncExitStack()
         self._stack = stack
         try:

@@ -21,7 +21,7 @@ import attrs
 from ..errors import ConfigurationError, RateLimitExceeded
 from .arithmetic import minimum_duration
 from .clock import Clock, SystemClock
-from .state import GroupSnapshot, Lane, Policy, RateHeaders
+from .state import GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
 from .store import MemoryStore, Store
 
 __all__ = ["Budget", "Governor", "GroupKey", "Permit"]
@@ -238,12 +238,12 @@ class Governor:
     def eta(self, key: str, requests: int, lane: Lane = Lane.BULK, snapshot: GroupSnapshot | None = None) -> float:
         """The least time (clock seconds) ``requests`` more requests of ``key`` can take: the window
         arithmetic applied to the group's current state, not an extrapolated rate."""
-        policy = self.policy(key)
-        snap = snapshot or self.snapshot_nowait().get(key)
         if requests <= 0:
             return 0.0
+        policy = self.policy(key)
+        snap = snapshot or self.peek(key)
         limit = snap.limit if snap else policy.limit
-        reserve = 0 if lane is Lane.INTERACTIVE else min(limit - 1, policy.reserve)
+        reserve = 0 if lane is Lane.INTERACTIVE else bulk_reserve(policy, limit)
         per_window = max(1, limit - reserve)
         if snap is None or snap.available is None:
             return minimum_duration(requests, remaining_now=per_window, per_window=per_window,
@@ -263,13 +263,13 @@ class Governor:
         self._last = out
         return out
 
+    def peek(self, key: str) -> GroupSnapshot | None:
+        """One group's state without I/O: exact for the memory store, else the last one read."""
+        if isinstance(self.store, MemoryStore):
+            return self.store.peek(key, self.policy(key), self._queues[key].waiters)
+        return self._last.get(key)
+
     def snapshot_nowait(self) -> dict[str, GroupSnapshot]:
         """Every group's state without I/O: exact for the memory store, else the last one read."""
-        if isinstance(self.store, MemoryStore):
-            out: dict[str, GroupSnapshot] = {}
-            for key, policy in self._policies.items():
-                snap = self.store.peek(key, policy, self._queues[key].waiters)
-                if snap is not None:
-                    out[key] = snap
-            return out
-        return dict(self._last)
+        snaps = {key: self.peek(key) for key in self._policies}
+        return {key: snap for key, snap in snaps.items() if snap is not None}

@@ -50,6 +50,7 @@ __all__ = [
     "Mode",
     "Policy",
     "RateHeaders",
+    "bulk_reserve",
 ]
 
 
@@ -80,6 +81,14 @@ class Policy:
     window: float
     reserve: int
     margin: float
+
+
+def bulk_reserve(policy: Policy, limit: int) -> int:
+    """Requests of each window the bulk lane leaves to interactive calls, for a group whose limit is
+    ``limit`` (the server's, once known): the policy's reserve, scaled when the server's limit differs."""
+    if limit != policy.limit and policy.limit > 0:
+        return min(limit - 1, math.ceil(policy.reserve * limit / policy.limit))
+    return min(policy.reserve, max(0, limit - 1))
 
 
 @attrs.frozen
@@ -213,9 +222,10 @@ class GroupState:
         else:
             remaining = self.remaining
             reset_at = None if self.reset_local is None else self.reset_local + policy.margin
-        available = None if remaining is None else max(0, remaining - len(self.permits))
         if self.mode == Mode.HEADERLESS.value:
-            available = remaining
+            available = remaining  # the sliding log already counts in-flight admissions
+        else:
+            available = None if remaining is None else max(0, remaining - len(self.permits))
         return GroupSnapshot(
             group=group,
             mode=self.mode,
@@ -255,12 +265,7 @@ class GroupState:
         return Decision(True, None)
 
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
-        if Lane(lane) is Lane.INTERACTIVE:
-            return 0
-        # The reserve scales with the server's limit when it differs from the configured one.
-        if self.limit != policy.limit and policy.limit > 0:
-            return min(self.limit - 1, math.ceil(policy.reserve * self.limit / policy.limit))
-        return min(policy.reserve, max(0, self.limit - 1))
+        return 0 if Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
 
     def _probing(self, now: float) -> bool:
         """Is a request of the current window (any request, when cold) still in flight?"""
