@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .client import PlumClient
     from .harvest import Harvest
 
-__all__ = ["MAX_PAGE_SIZE", "RETENTION_SECONDS", "CallLogs", "RetentionWarning"]
+__all__ = ["MAX_PAGE_SIZE", "RETENTION_SECONDS", "CallLogs", "RetentionWarning", "before_retention"]
 
 log = logging.getLogger("plumasync")
 
@@ -36,6 +36,11 @@ Item = TypeVar("Item")
 MAX_PAGE_SIZE = 10_000
 #: Call logs are kept for the previous 5 days.
 RETENTION_SECONDS = 5 * 86_400
+
+
+def before_retention(start: float, now: float) -> bool:
+    """True when a calls/logs range starting at ``start`` (Unix seconds) reaches past the 5-day retention."""
+    return start < now - RETENTION_SECONDS
 
 
 class RetentionWarning(UserWarning):
@@ -67,8 +72,7 @@ class CallLogs:
         return f"calls/{service}/{first}/{last}", params
 
     def _check_retention(self, start: TimeLike) -> None:
-        first = validation.cl_timestamp(start, "start")
-        if first < self._client.clock.now() - RETENTION_SECONDS:
+        if before_retention(validation.cl_timestamp(start, "start"), self._client.clock.now()):
             warnings.warn(
                 "calls/logs keeps only the previous 5 days: calls before that are not listed",
                 RetentionWarning, stacklevel=3,

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from .client import PlumClient
-from .governor.arithmetic import minimum_duration, windows_needed
+from .governor.arithmetic import minimum_duration, until_reset, windows_needed
 from .governor.clock import Clock, FakeClock, ScaledClock, SystemClock
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "minimum_duration",
     "sandbox_client",
     "start_time_in_window",
+    "until_reset",
     "window_phase",
     "windows_needed",
 ]

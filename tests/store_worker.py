@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import queue
 import shutil
 import signal
@@ -189,11 +188,10 @@ def _kill_while_holding(victim: subprocess.Popen[str], grace: float = 0.3, deadl
 
 def t_min(requests: int, *, go: float, limit: int = 30, window: int = 300) -> float:
     """The window arithmetic's least duration for ``requests`` sent from ``go`` (fixed aligned windows)."""
-    from plumasync.testing import minimum_duration
+    from plumasync.testing import minimum_duration, until_reset
 
-    until_reset = (math.floor(go / window) + 1) * window - go
     return minimum_duration(requests, remaining_now=limit, per_window=limit, window=window,
-                            until_reset=until_reset)
+                            until_reset=until_reset(go, window))
 
 
 # -- the worker process --------------------------------------------------------------------------------------

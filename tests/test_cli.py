@@ -378,3 +378,14 @@ def test_ctrl_c_stops_cleanly_and_prints_the_command_that_resumes(tmp_path: Path
         assert len(details) == 200 - stored
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT log_id) FROM calls").fetchone() == (200, 200)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
+    ("redis://host:6379/0?password=s3cret&expected_workers=8", "redis://host:6379/0?password=***&expected_workers=8"),
+    ("sqlite:///budget.db", "sqlite:///budget.db"),
+])
+def test_store_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    from plumasync.cli._common import redact_url
+
+    assert redact_url(url) == shown

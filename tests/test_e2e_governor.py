@@ -6,14 +6,12 @@ seconds, and the Date header's one-second resolution keeps its real-world propor
 
 from __future__ import annotations
 
-import math
-
 import anyio
 import pytest
 
 from plumasync import Budget
 from plumasync.sandbox import SandboxConfig, SandboxServer
-from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client
+from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client, until_reset
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -34,7 +32,6 @@ async def harvest_listing(skew: float = 0.0, tenant: int = 0) -> tuple[float, fl
             start = config.start_of_calls
             t0 = await enter_window(clock, WINDOW, skew=skew)
             server_t0 = t0 + skew
-            until_reset = (math.floor(server_t0 / WINDOW) + 1) * WINDOW - server_t0
             ok = 0
 
             async def one() -> None:
@@ -50,7 +47,7 @@ async def harvest_listing(skew: float = 0.0, tenant: int = 0) -> tuple[float, fl
         statuses = dict(server.app.recorder.statuses())
     per_window = LIMIT - tenant
     t_min = minimum_duration(N, remaining_now=per_window, per_window=per_window, window=WINDOW,
-                             until_reset=until_reset)
+                             until_reset=until_reset(server_t0, WINDOW))
     return elapsed, t_min, statuses, ok
 
 

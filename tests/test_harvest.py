@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import anyio
@@ -12,7 +11,7 @@ import pytest
 from plumasync import Budget, ConfigurationError, RetryPolicy, ValidationError
 from plumasync.sandbox import SandboxConfig, SandboxServer
 from plumasync.sinks import JSONLSink, SQLiteSink
-from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client
+from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client, until_reset
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -39,7 +38,6 @@ async def test_harvest_1000_logs_over_several_windows(tmp_path: Path) -> None:
     with SandboxServer(config) as server:
         async with sandbox_client(server, clock=clock, budget=Budget(limit=limit, window=window, reserve=0)) as plum:
             t0 = await enter_window(clock, window)
-            until_reset = (math.floor(t0 / window) + 1) * window - t0
             seen: list[int] = []
             async with plum.calllogs.harvest(start, end, sink=tmp_path / "calls.db", concurrency=16) as harvest:
                 async for item in harvest:
@@ -50,7 +48,7 @@ async def test_harvest_1000_logs_over_several_windows(tmp_path: Path) -> None:
         expected = server.app.expected_ids(start, end)
         requests = summary.requests
         t_min = minimum_duration(requests, remaining_now=limit, per_window=limit, window=window,
-                                 until_reset=until_reset)
+                                 until_reset=until_reset(t0, window))
         print(f"\nharvest of {len(seen)} logs: {requests} requests, elapsed {elapsed / scale:.2f} s, "
               f"T_min {t_min / scale:.2f} s, ratio {elapsed / t_min:.3f}, statuses {dict(statuses)}")
         assert len(expected) == 1000

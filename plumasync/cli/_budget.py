@@ -63,7 +63,7 @@ def budget(
                       calllogs_url=calllogs_url, store=store, verbose=verbose)
     spec = opts.store
     if opts.login and opts.password is not None:
-        run_async(opts, partial(_account, opts, spec, as_json))
+        run_async(opts, partial(_account, opts, as_json))
     if spec is None:
         raise typer.BadParameter(
             "give credentials (PLUM_LOGIN/PLUM_PASSWORD) for this account's groups, or --store URL to list "
@@ -71,9 +71,8 @@ def budget(
     run_async(opts, partial(_store, opts, spec, as_json))
 
 
-async def _account(opts: GlobalOptions, spec: str | None, as_json: bool) -> int:
-    if spec is not None:
-        opts.store = spec
+async def _account(opts: GlobalOptions, as_json: bool) -> int:
+    spec = opts.store
     async with opts.client() as plum:
         snaps = await plum.fetch_budget_snapshot()
         rows = [(plum.groups[name], snap) for name, snap in snaps.items()]

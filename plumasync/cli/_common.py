@@ -9,10 +9,9 @@ import shlex
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from typing import Annotated, NoReturn
-from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import attrs
@@ -21,6 +20,7 @@ from rich.console import Console
 
 from ..client import PlumClient, check_base_url
 from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError
+from ..wire import default_timezone
 
 __all__ = [
     "ExitCode",
@@ -35,9 +35,6 @@ __all__ = [
 
 log = logging.getLogger("plumasync")
 
-#: The time zone VoiceTrends reports in by default (PlumClient's ``timezone``): Unix seconds given to
-#: ``trends`` are read as dates there.
-TRENDS_TZ = "America/New_York"
 
 
 class ExitCode(enum.IntEnum):
@@ -213,15 +210,19 @@ def password_typed(ctx: typer.Context) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without any password in its user part (``redis://:secret@host`` → ``redis://:***@host``)."""
+    """``url`` without a password, in its user part or as a ``password=`` query parameter (redis-py
+    accepts both): ``redis://:secret@host`` → ``redis://:***@host``."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port is not None else "")
+        netloc = f"{parts.username or ''}:***@{host}"
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(name == "password" for name, _ in pairs):
+        query = urlencode([(name, "***" if name == "password" else value) for name, value in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 # -- dates ------------------------------------------------------------------------------------------------
@@ -236,31 +237,29 @@ def _iso(value: str) -> str:
     return value
 
 
-def parse_time(text: str, option: str) -> datetime:
-    """A harvest bound → aware datetime.  Dates are midnight UTC; naive datetimes are read as UTC."""
+def _instant(text: str, option: str, zone: tzinfo, noun: str) -> datetime:
+    """YYYYMMDD (midnight), Unix seconds or ISO → aware datetime; naive values are read in ``zone``."""
     value = text.strip()
     try:
         if re.fullmatch(r"\d{8}", value):
-            return datetime.strptime(value, "%Y%m%d").replace(tzinfo=timezone.utc)
-        if re.fullmatch(r"\d+(\.\d+)?", value):
-            return datetime.fromtimestamp(float(value), timezone.utc)
-        parsed = datetime.fromisoformat(_iso(value))
+            parsed = datetime.strptime(value, "%Y%m%d")
+        elif re.fullmatch(r"\d+(\.\d+)?", value):
+            return datetime.fromtimestamp(float(value), zone)
+        else:
+            parsed = datetime.fromisoformat(_iso(value))
     except (ValueError, OverflowError, OSError):
-        raise typer.BadParameter(f"{text!r} is not a time: use {_DATE_FORMS}", param_hint=option) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+        raise typer.BadParameter(f"{text!r} is not a {noun}: use {_DATE_FORMS}", param_hint=option) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """A harvest bound → aware datetime.  Dates are midnight UTC; naive datetimes are read as UTC."""
+    return _instant(text, option, timezone.utc, "time")
 
 
 def parse_date(text: str, option: str) -> date:
     """A VoiceTrends date → date.  Unix seconds are read in the account's time zone."""
-    value = text.strip()
-    try:
-        if re.fullmatch(r"\d{8}", value):
-            return datetime.strptime(value, "%Y%m%d").date()
-        if re.fullmatch(r"\d+(\.\d+)?", value):
-            return datetime.fromtimestamp(float(value), ZoneInfo(TRENDS_TZ)).date()
-        return datetime.fromisoformat(_iso(value)).date()
-    except (ValueError, OverflowError, OSError):
-        raise typer.BadParameter(f"{text!r} is not a date: use {_DATE_FORMS}", param_hint=option) from None
+    return _instant(text, option, default_timezone(), "date").date()
 
 
 # -- running and errors -----------------------------------------------------------------------------------

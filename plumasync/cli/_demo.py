@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..governor import Budget, ScaledClock
-from ..governor.arithmetic import minimum_duration
+from ..governor.arithmetic import minimum_duration, until_reset
+from ..governor.state import bulk_reserve
 from ..sandbox import SandboxConfig, SandboxServer
 from ..sinks import SQLiteSink
-from ..testing import sandbox_client
+from ..testing import enter_window, sandbox_client
 from ._app import app
 from ._common import (
     EXIT_CODES_HELP,
@@ -84,7 +85,7 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
         start = config.start_of_calls
         end = start + math.ceil(logs * config.calls_spacing)
         budget = Budget(limit=LIMIT, window=WINDOW)
-        bulk = LIMIT - budget.policy().reserve
+        bulk = LIMIT - bulk_reserve(budget.policy(), LIMIT)
         async with SandboxServer(config) as server:
             console.print(f"[bold]plumasync demo[/bold]: a Plum sandbox at {server.url} in this process, "
                           f"{logs} calls, Call Logs budget {LIMIT} requests per {WINDOW // 60}-minute "
@@ -96,7 +97,8 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
                 job = plum.calllogs.harvest(start, end, sink=db, concurrency=concurrency)
                 title = f"Harvest of {logs} calls, {concurrency} requests in flight"
                 display = HarvestDisplay(console, plum, job, title=title, scale=scale, plain_every=1.0)
-                t0 = clock.now()
+                # Latency is not compressed with the windows: start clear of a reset, as the tests do.
+                t0 = await enter_window(clock, WINDOW)
                 signum = await drive(job, display)
                 elapsed = clock.now() - t0
                 summary = job.summary()
@@ -111,9 +113,8 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
         console.print(f"Demo interrupted after {summary.fetched} logs.")
         return ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
     # The sandbox's windows are clock-aligned; it starts fresh, so the whole first window is there.
-    until_reset = (math.floor(t0 / WINDOW) + 1) * WINDOW - t0
     t_min = minimum_duration(summary.requests, remaining_now=bulk, per_window=bulk, window=WINDOW,
-                             until_reset=until_reset)
+                             until_reset=until_reset(t0, WINDOW))
     exact = sorted(ids) == sorted(expected) and len(set(ids)) == len(ids)
     table = Table(title="Demo summary", show_header=False, title_justify="left")
     table.add_column(style="cyan")

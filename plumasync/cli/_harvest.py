@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..calllogs import RETENTION_SECONDS, RetentionWarning
+from ..calllogs import RetentionWarning, before_retention
 from ..harvest import HarvestSummary
 from ..sinks import Sink, open_sink
 from ._app import app
@@ -90,10 +90,9 @@ def harvest(
         raise typer.BadParameter(f"{end!r} is not after --start {start!r}", param_hint="--end")
     if out is not None and jsonl is not None:
         raise typer.BadParameter("choose one of --out (SQLite) and --jsonl, not both", param_hint="--jsonl")
-    if first.timestamp() < time.time() - RETENTION_SECONDS:
+    if before_retention(first.timestamp(), time.time()):
         opts.err.print("warning: calls/logs keeps only the previous 5 days: older calls will not be listed",
                        style="yellow", highlight=False)
-    warnings.filterwarnings("ignore", category=RetentionWarning)
     opts.credentials()
     target = jsonl if jsonl is not None else (out or Path("calls.db"))
     sink = _open(target, jsonl is not None)
@@ -124,8 +123,10 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
                target: Path, concurrency: int, page_size: int, resume: str) -> int:
     try:
         async with opts.client() as plum:
-            job = plum.calllogs.harvest(first, last, number=number, concurrency=concurrency, sink=sink,
-                                        page_size=page_size)
+            with warnings.catch_warnings():  # already said above, in the CLI's own words
+                warnings.simplefilter("ignore", RetentionWarning)
+                job = plum.calllogs.harvest(first, last, number=number, concurrency=concurrency, sink=sink,
+                                            page_size=page_size)
             title = f"Harvesting calls {_when(first)} → {_when(last)} into {target}"
             signum = await drive(job, HarvestDisplay(opts.err, plum, job, title=title))
             summary = job.summary()

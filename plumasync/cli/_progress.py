@@ -16,6 +16,7 @@ from rich.text import Text
 
 from ..client import PlumClient
 from ..governor import GroupSnapshot
+from ..governor.state import bulk_reserve
 from ..harvest import Harvest
 from ._common import fmt_duration
 
@@ -44,7 +45,7 @@ class HarvestDisplay:
         self.live: Live | None = None
         self._snapshot: GroupSnapshot | None = None
         self._fetched_at = 0.0
-        self._started = time.monotonic()
+        self._key = plum.groups["calllogs"]
 
     # -- values -------------------------------------------------------------------------------------------
 
@@ -60,15 +61,15 @@ class HarvestDisplay:
         if self.plum.store.shared:
             if time.monotonic() - self._fetched_at >= 1.0:  # shared stores: one read per second
                 self._fetched_at = time.monotonic()
-                self._snapshot = (await self.plum.fetch_budget_snapshot()).get("calllogs")
+                self._snapshot = await self.plum.governor.fetch(self._key)
         else:
-            self._snapshot = self.plum.budget_snapshot().get("calllogs")
+            self._snapshot = self.plum.governor.peek(self._key)
 
     def _budget(self) -> str:
         snap = self._snapshot
         if snap is None or snap.available is None:
             return "unknown until the first response"
-        reserve = self.plum.governor.policy(self.plum.groups["calllogs"]).reserve
+        reserve = bulk_reserve(self.plum.governor.policy(self._key), snap.limit)
         return f"{snap.available}/{snap.limit} left in this window ({reserve} kept for interactive calls)"
 
     def _reset(self) -> str:
@@ -145,7 +146,6 @@ class HarvestDisplay:
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def __enter__(self) -> HarvestDisplay:
-        self._started = time.monotonic()
         if self.console.is_terminal:
             self.live = Live(self.render(), console=self.console, auto_refresh=False, transient=False)
             self.live.start(refresh=True)
@@ -158,7 +158,7 @@ class HarvestDisplay:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if not self.plum.store.shared:
-            self._snapshot = self.plum.budget_snapshot().get("calllogs")
+            self._snapshot = self.plum.governor.peek(self._key)
         if self.live is not None:
             self.live.update(self.render(), refresh=True)
             self.live.stop()

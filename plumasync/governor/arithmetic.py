@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["minimum_duration", "windows_needed"]
+__all__ = ["minimum_duration", "until_reset", "windows_needed"]
 
 
 def windows_needed(requests: int, *, remaining_now: int, per_window: int) -> int:
@@ -25,3 +25,8 @@ def minimum_duration(requests: int, *, remaining_now: int, per_window: int, wind
     """
     resets = windows_needed(requests, remaining_now=remaining_now, per_window=per_window)
     return 0.0 if resets == 0 else max(0.0, until_reset) + (resets - 1) * window
+
+
+def until_reset(now: float, window: float) -> float:
+    """Seconds from ``now`` (server time) to the end of its fixed, clock-aligned window."""
+    return (math.floor(now / window) + 1) * window - now

@@ -235,13 +235,13 @@ class Governor:
         await self.store.cancel(permit.key, permit.policy, permit.id)
         self._queues[permit.key].notify()
 
-    def eta(self, key: str, requests: int, lane: Lane = Lane.BULK, snapshot: GroupSnapshot | None = None) -> float:
+    def eta(self, key: str, requests: int, lane: Lane = Lane.BULK) -> float:
         """The least time (clock seconds) ``requests`` more requests of ``key`` can take: the window
         arithmetic applied to the group's current state, not an extrapolated rate."""
         if requests <= 0:
             return 0.0
         policy = self.policy(key)
-        snap = snapshot or self.peek(key)
+        snap = self.peek(key)
         limit = snap.limit if snap else policy.limit
         reserve = 0 if lane is Lane.INTERACTIVE else bulk_reserve(policy, limit)
         per_window = max(1, limit - reserve)
@@ -262,6 +262,12 @@ class Governor:
             out[key] = await self.store.snapshot(key, policy, self._queues[key].waiters)
         self._last = out
         return out
+
+    async def fetch(self, key: str) -> GroupSnapshot:
+        """One group's state read from the store (and remembered for :meth:`peek`)."""
+        snap = await self.store.snapshot(key, self.policy(key), self._queues[key].waiters)
+        self._last[key] = snap
+        return snap
 
     def peek(self, key: str) -> GroupSnapshot | None:
         """One group's state without I/O: exact for the memory store, else the last one read."""

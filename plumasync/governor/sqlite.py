@@ -145,7 +145,6 @@ class SQLiteStore(StateStore):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=busy_ms / 1000)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
             conn.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             conn.close()
@@ -165,7 +164,7 @@ class SQLiteStore(StateStore):
                 self._open_once()
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)  # a worker thread, not the event loop
                 delay = min(0.1, delay * 2)

@@ -225,10 +225,10 @@ def calllogs(route: Route, request: Request, data: CallData, xml: bool) -> Respo
     if resource == "sessions":
         selection = data.select(start, end, numbers)
         total = 2 * len(selection)
-        lines = [
-            data.call(selection[j // 2]).session_lines()[j % 2]
-            for j in range(offset, min(total, offset + limit))
-        ]
+        stop = min(total, offset + limit)
+        first = offset // 2  # two lines per call: build each call once, then cut the page out
+        calls = selection.page(first, (stop + 1) // 2 - first)
+        lines = [line for i in calls for line in data.call(i).session_lines()][offset - 2 * first:stop - 2 * first]
         result = {"total_sessions": str(total), "sessions": lines}
         return Response(
             200, envelope_success("sessions", result, xml, list_name="sessions", item_name="session")
