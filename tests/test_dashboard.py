@@ -11,7 +11,7 @@ import pytest
 from plumasync import Budget, RateLimitExceeded
 from plumasync.governor import Lane
 from plumasync.sandbox import SandboxConfig, SandboxServer
-from plumasync.testing import ScaledClock, sandbox_client
+from plumasync.testing import ScaledClock, enter_window, sandbox_client
 
 pytestmark = pytest.mark.anyio
 
@@ -54,10 +54,17 @@ async def test_interactive_calls_beside_a_saturating_harvest() -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(dashboards)
                 summary = await plum.calllogs.harvest(start, end, concurrency=8).run()
-                # the reserve exhausted by a burst: calls with max_wait fail fast with retry_at
-                async with anyio.create_task_group() as burst:
-                    for _ in range(3 * math.ceil(limit * 0.1)):
-                        burst.start_soon(dashboard_call, 1.0)
+
+            # A burst larger than any window allows, clear of a reset: whatever the window has left is
+            # admitted, and the calls beyond it fail fast with retry_at instead of sleeping.
+            await enter_window(clock, window, latest=0.5)
+            before = len(waits)
+            burst_size = limit + 3 * math.ceil(limit * 0.1)
+            async with anyio.create_task_group() as burst:
+                for _ in range(burst_size):
+                    burst.start_soon(dashboard_call, 1.0)
+            burst_admitted = len(waits) - before
+            del waits[before:]
         statuses = server.app.recorder.statuses()
     assert summary.complete and summary.fetched == 150
     assert statuses.get(429, 0) == 0
@@ -70,7 +77,8 @@ async def test_interactive_calls_beside_a_saturating_harvest() -> None:
     assert len(waits) >= 8
     assert p95 <= window  # within one window at worst
     assert statistics.median(waits) < 0.02 * window  # at once while the reserve holds
-    assert refused and all(exc.retry_at is not None and exc.status is None for exc in refused)
+    assert burst_admitted <= limit and len(refused) == burst_size - burst_admitted >= burst_size - limit
+    assert all(exc.retry_at is not None and exc.status is None for exc in refused)
 
 
 async def test_reports_export_to_pandas_and_polars() -> None:
