@@ -20,7 +20,7 @@ from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
 from .governor.governor import Governor
 from .governor.store import MemoryStore, Store
 from .retry import RetryPolicy, is_retryable
-from .transport import GovernedTransport, hints
+from .transport import GovernedTransport, current_drain, hints
 
 if TYPE_CHECKING:
     from .calllogs import CallLogs
@@ -257,8 +257,10 @@ class PlumClient:
                 raise
             first = exc
         log.info("retrying after %s", type(first).__name__)
-        await self.clock.sleep(policy.first_wait(first))
-        async for retry in policy.retrying(self.clock, prior=first):
+        drain = current_drain()  # a stopping harvest abandons its retries instead of waiting for them
+        sleep = self.clock.sleep if drain is None else functools.partial(drain.sleep, self.clock)
+        await sleep(policy.first_wait(first))
+        async for retry in policy.retrying(self.clock, prior=first, sleep=sleep):
             with retry:
                 return await attempt()
         raise AssertionError("unreachable")  # pragma: no cover

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -68,11 +69,13 @@ class RetryPolicy:
         """Seconds to wait after a first failure before the next attempt."""
         return 0.0 if isinstance(first, RateLimitExceeded) else self.backoff(1)
 
-    def retrying(self, clock: Clock, prior: BaseException | None = None) -> tenacity.AsyncRetrying:
+    def retrying(self, clock: Clock, prior: BaseException | None = None,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> tenacity.AsyncRetrying:
         """A fresh tenacity controller for one call; ``prior``: a first failure already suffered.
 
         Callers make the first attempt without tenacity (the common case costs nothing) and enter this
-        loop only after a retryable failure, passing it as ``prior`` so that it counts.
+        loop only after a retryable failure, passing it as ``prior`` so that it counts.  The backoff
+        sleeps on ``clock``, or through ``sleep`` when given.
         """
         # Outcomes per attempt number: tenacity may call stop and wait in either order.
         seen: dict[int, bool] = {}
@@ -107,7 +110,7 @@ class RetryPolicy:
             retry=tenacity.retry_if_exception(is_retryable),
             stop=stop,
             wait=wait,
-            sleep=clock.sleep,
+            sleep=sleep or clock.sleep,
             before_sleep=before_sleep,
             reraise=True,
         )

@@ -8,20 +8,25 @@ hints travel in ``request.extensions["plumasync"]``::
 
 A request without a group hint is routed by ``router(request)``; when that returns None the request is
 sent ungoverned (it is not a Plum API call).
+
+A :class:`Drain` lets a batch of requests (a harvest) stop gracefully: requests still waiting for a
+permit, or for a retry's backoff, are abandoned at once and cost nothing; requests already sent finish.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
 import httpx
 
-from .governor import Governor, Lane, parse_rate_headers
+from .governor import Clock, Governor, Lane, parse_rate_headers
 from .governor.state import RateHeaders
 
-__all__ = ["EXTENSION", "GovernedTransport", "hints"]
+__all__ = ["EXTENSION", "Abandoned", "Drain", "GovernedTransport", "current_drain", "hints"]
 
 #: The key of ``request.extensions`` that carries plumasync's per-request hints.
 EXTENSION = "plumasync"
@@ -32,6 +37,65 @@ _NO_HEADERS = RateHeaders()
 def hints(group: str, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> dict[str, Any]:
     """The ``extensions`` entry for a governed request."""
     return {EXTENSION: {"group": group, "lane": lane, "max_wait": max_wait}}
+
+
+class Abandoned(Exception):
+    """A request of a stopping :class:`Drain` that was never sent (it cost no budget) and never will be."""
+
+
+class Drain:
+    """Graceful stop for the requests made inside :meth:`active`, in this task and the tasks it starts.
+
+    After :meth:`stop`, a request waiting for the governor's permit or for a retry's backoff raises
+    :class:`Abandoned` at once (its reservation is given back), and none starts; a request already sent
+    runs to its response, so the budget it spent is not wasted.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._waiting: set[anyio.CancelScope] = set()
+
+    def stop(self) -> None:
+        """Abandon every wait now and every later one (idempotent; call it from the event loop)."""
+        self.stopping = True
+        for scope in self._waiting:
+            scope.cancel()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Wrap a wait that :meth:`stop` may cut short: it then raises :class:`Abandoned`."""
+        if self.stopping:
+            raise Abandoned
+        with anyio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                yield
+            finally:
+                self._waiting.discard(scope)
+        if scope.cancelled_caught:
+            raise Abandoned
+
+    async def sleep(self, clock: Clock, seconds: float) -> None:
+        """``clock.sleep(seconds)``, abandoned on :meth:`stop`."""
+        with self.waiting():
+            await clock.sleep(seconds)
+
+    @contextmanager
+    def active(self) -> Iterator[Drain]:
+        """Apply this drain to the requests made in the block (and in tasks started from it)."""
+        token = _DRAIN.set(self)
+        try:
+            yield self
+        finally:
+            _DRAIN.reset(token)
+
+
+_DRAIN: ContextVar[Drain | None] = ContextVar("plumasync_drain", default=None)
+
+
+def current_drain() -> Drain | None:
+    """The :class:`Drain` applied to requests made here, if any."""
+    return _DRAIN.get()
 
 
 class GovernedTransport(httpx.AsyncBaseTransport):
@@ -58,7 +122,12 @@ class GovernedTransport(httpx.AsyncBaseTransport):
             return await self.inner.handle_async_request(request)
         lane = Lane(hint.get("lane", Lane.INTERACTIVE)) if hint else Lane.INTERACTIVE
         max_wait = hint.get("max_wait") if hint else None
-        permit = await self.governor.acquire(group, lane, max_wait)
+        drain = _DRAIN.get()
+        if drain is None:
+            permit = await self.governor.acquire(group, lane, max_wait)
+        else:
+            with drain.waiting():
+                permit = await self.governor.acquire(group, lane, max_wait)
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException:

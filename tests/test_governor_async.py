@@ -12,6 +12,7 @@ from fakes import FixedWindowServer
 
 from plumasync import Budget, PlumClient, RateLimitExceeded, RetryPolicy, ServerError
 from plumasync.governor import FakeClock, Lane
+from plumasync.transport import Abandoned, Drain
 
 pytestmark = pytest.mark.anyio
 
@@ -191,3 +192,68 @@ async def test_a_429_that_outlasts_the_retries_says_when_to_retry() -> None:
             await get(plum)
     assert info.value.status == 429
     assert info.value.retry_at == pytest.approx(first_reset(server, T0) + 1.0)
+
+
+async def test_a_drain_drops_the_waiting_requests_and_lets_the_sent_one_finish() -> None:
+    clock = FakeClock(T0)
+    server = FixedWindowServer(clock, limit=10)
+    gate = anyio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await gate.wait()  # the request is on the wire until the gate opens
+        return server.handler(request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    plum = PlumClient(login="acct", password="secret", calllogs_url="http://127.0.0.1/ws/", http_client=http,
+                      clock=clock, budget=Budget(limit=10, window=900, margin=1.0))
+    drain = Drain()
+    outcomes: list[object] = []
+
+    async def one() -> None:
+        try:
+            outcomes.append(await get(plum))
+        except Abandoned as exc:
+            outcomes.append(type(exc))
+
+    async with plum:
+        async with anyio.create_task_group() as tg:
+            with drain.active():  # the tasks started here inherit the drain
+                for _ in range(6):
+                    tg.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            snap = plum.budget_snapshot()["calllogs"]
+            assert (snap.in_flight, snap.waiters) == (1, 5)  # the cold-start probe is sent, the rest wait
+            drain.stop()
+            await anyio.wait_all_tasks_blocked()
+            assert outcomes == [Abandoned] * 5  # dropped at once, though the clock never moved
+            gate.set()
+        assert outcomes == [Abandoned] * 5 + [200]  # the request already sent finished
+        assert len(server.log) == 1 and clock.now() == T0
+        with drain.active(), pytest.raises(Abandoned):
+            await get(plum)  # a stopped drain starts nothing
+        assert await get(plum) == 200  # requests outside the drain are unaffected
+        snap = plum.budget_snapshot()["calllogs"]
+    assert (snap.in_flight, snap.waiters) == (0, 0)
+
+
+async def test_a_drain_drops_a_retry_waiting_for_its_backoff() -> None:
+    clock = FakeClock(T0)
+    server = FixedWindowServer(clock, limit=10)
+    server.hook = lambda request: httpx.Response(503)
+    drain = Drain()
+    outcome: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            await get(plum)
+        except Exception as exc:
+            outcome.append(exc)
+
+    retry = RetryPolicy(backoff_initial=600, jitter=0.0)
+    async with make(server, clock, retry=retry) as plum, anyio.create_task_group() as tg:
+        with drain.active():
+            tg.start_soon(one)
+        await anyio.wait_all_tasks_blocked()  # the 503 came back; the retry sleeps 600 s
+        drain.stop()
+    assert len(outcome) == 1 and isinstance(outcome[0], Abandoned)
+    assert len(server.log) == 1 and clock.now() == T0
