@@ -12,6 +12,10 @@ The pipeline (all in the ``bulk`` lane, so dashboards keep the reserve)::
   the rest go on.
 * The **writer** stores batches atomically in the sink before handing them to you, so what you saw is
   stored, and a crash loses at most the batch in hand.
+
+:meth:`Harvest.stop` ends a harvest gracefully: nothing new is listed or fetched, requests still waiting
+for the budget are dropped (they cost nothing), and requests already sent finish and are stored, so no
+request spent is wasted.  A rerun into the same sink fetches the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .errors import ConfigurationError, HarvestError, PlumError
 from .governor import Lane
 from .models.calllogs import CallLogEntry
 from .sinks import HarvestedLog, Sink, open_sink
+from .transport import Abandoned, Drain
 
 if TYPE_CHECKING:
     import os
@@ -64,6 +69,8 @@ class HarvestProgress:
     throttled: int = 0
     started: float = 0.0
     finished: bool = False
+    #: :meth:`Harvest.stop` was called: requests already sent are finishing, nothing new starts.
+    stopping: bool = False
 
     @property
     def left(self) -> int | None:
@@ -131,6 +138,8 @@ class Harvest:
         self._results: MemoryObjectReceiveStream[HarvestedLog] | None = None
         self._group = client.groups["calllogs"]
         self._base_stats = (0, 0)
+        self._drain = Drain()
+        self._dropped = False  # an entry was left unfetched because of stop()
         client.calllogs._check_retention(start)  # once, here, not once per listing page
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -192,6 +201,18 @@ class Harvest:
                 pass
         return self.summary()
 
+    def stop(self) -> None:
+        """Stop gracefully; iteration then ends on its own.
+
+        No listing page or detail request starts after this; requests still waiting for the budget (or
+        for a retry) are dropped at once and cost nothing; requests already sent run to their response
+        and are stored.  So every request spent is kept, and a rerun into the same sink fetches only the
+        rest.  :meth:`summary` then says ``complete=False`` (unless nothing was left).  Idempotent; call it
+        from a task of the harvest's event loop (a signal handler task, a web endpoint, ...).
+        """
+        self.progress.stopping = True
+        self._drain.stop()
+
     def summary(self) -> HarvestSummary:
         """The counters so far, as a :class:`HarvestSummary`."""
         self._update_requests()
@@ -219,25 +240,30 @@ class Harvest:
         todo_send, todo_receive = anyio.create_memory_object_stream[CallLogEntry](self.concurrency * 2)
         done_send, done_receive = anyio.create_memory_object_stream[HarvestedLog](self.concurrency * 2)
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._lister, todo_send)
-                async with todo_receive, done_send:
-                    for _ in range(self.concurrency):
-                        tg.start_soon(self._worker, todo_receive.clone(), done_send.clone())
-                await self._writer(done_receive, out)
-            self.progress.finished = True
+            with self._drain.active():  # the lister and the workers inherit it
+                listed = anyio.Event()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._lister, todo_send, listed)
+                    async with todo_receive, done_send:
+                        for _ in range(self.concurrency):
+                            tg.start_soon(self._worker, todo_receive.clone(), done_send.clone())
+                    await self._writer(done_receive, out)
+            self.progress.finished = listed.is_set() and not self._dropped
             self._update_requests()
         finally:
             out.close()  # ends the consumer's iteration, after `finished` is set
 
-    async def _lister(self, todo: MemoryObjectSendStream[CallLogEntry]) -> None:
+    async def _lister(self, todo: MemoryObjectSendStream[CallLogEntry], listed: anyio.Event) -> None:
         seen: set[int] = set()
         async with todo:
             offset = 0
-            while True:
-                page = await self._client.calllogs._logs_page(
-                    self._path, {**self._params, "offset": offset}, self._format,  # type: ignore[arg-type]
-                    Lane.BULK, None)
+            while not self._drain.stopping:
+                try:
+                    page = await self._client.calllogs._logs_page(
+                        self._path, {**self._params, "offset": offset}, self._format,  # type: ignore[arg-type]
+                        Lane.BULK, None)
+                except Abandoned:
+                    return
                 self.progress.pages += 1
                 self.progress.total = page.total
                 self._update_requests()
@@ -250,9 +276,15 @@ class Harvest:
                     if entry.log_id in stored:
                         self.progress.skipped += 1
                         continue
-                    await todo.send(entry)
+                    if self._drain.stopping:
+                        return
+                    try:
+                        await todo.send(entry)
+                    except anyio.BrokenResourceError:  # every worker has stopped
+                        return
                 offset += len(page.entries)
                 if not page.entries or offset >= page.total:
+                    listed.set()
                     return
 
     async def _stored(self, ids: list[int]) -> set[int]:
@@ -265,9 +297,15 @@ class Harvest:
                       done: MemoryObjectSendStream[HarvestedLog]) -> None:
         async with todo, done:
             async for entry in todo:
+                if self._drain.stopping:
+                    self._dropped = True
+                    return
                 try:
                     detail = await self._client.calllogs.log(entry.log_id, format=self._format,  # type: ignore[arg-type]
                                                              lane=Lane.BULK)
+                except Abandoned:  # stop() came while it waited for the budget: it cost nothing
+                    self._dropped = True
+                    return
                 except PlumError as exc:
                     failure = HarvestError(f"log {entry.log_id}: {exc}", log_id=entry.log_id, cause=exc)
                     self.failures.append(failure)

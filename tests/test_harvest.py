@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -164,3 +165,95 @@ async def test_bad_arguments_fail_before_any_request(tmp_path: Path) -> None:
                 plum.calllogs.harvest(100, 200, sink=tmp_path / "a.db", jsonl=tmp_path / "a.jsonl")
         assert server.app.recorder.count() == 0
     assert not (tmp_path / "a.db").exists()
+
+
+def stored_ids(db: Path) -> set[int]:
+    with sqlite3.connect(db) as conn:
+        return {int(row[0]) for row in conn.execute("SELECT log_id FROM calls")}
+
+
+def detail_ids(server: SandboxServer, status: int = 200) -> list[int]:
+    return [int(r.path.rsplit("/", 1)[1]) for r in server.app.recorder.select(path_prefix="/ws/calls/log/",
+                                                                              status=status)]
+
+
+async def test_stop_keeps_every_request_sent_and_drops_those_waiting_for_the_budget(tmp_path: Path) -> None:
+    """stop() while some details are in flight and others wait for the budget: nothing spent is wasted."""
+    limit, window, concurrency, calls = 12, 600, 8, 60
+    config = SandboxConfig(calls_count=calls, latency=0.1, limits={"calllogs": (limit, window)})
+    start, end = period(config)
+    db = tmp_path / "calls.db"
+    with SandboxServer(config) as server:
+        async with sandbox_client(server, budget=Budget(limit=limit, window=window, reserve=0)) as plum:
+            await enter_window(plum.clock, window, earliest=0.0, latest=0.95)  # no reset during the run
+            key = plum.groups["calllogs"]
+            harvest = plum.calllogs.harvest(start, end, sink=db, concurrency=concurrency)
+            at_stop: list[tuple[int, int, float]] = []
+
+            async def stop_while_both_kinds_wait() -> None:
+                for _ in range(1000):  # 10 s at most
+                    snap = plum.governor.peek(key)
+                    if snap is not None and snap.in_flight > 0 and snap.waiters > 0:
+                        at_stop.append((snap.in_flight, snap.waiters, plum.clock.now()))
+                        harvest.stop()
+                        return
+                    await anyio.sleep(0.01)
+
+            with anyio.fail_after(30):  # the budget's reset is ~minutes away: a hang would show here
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(stop_while_both_kinds_wait)
+                    summary = await harvest.run()
+            ended = plum.clock.now()
+            after = plum.governor.peek(key)
+        assert at_stop, "the run never had requests in flight and waiting at once"
+        in_flight, _waiters, stopped_at = at_stop[0]
+        assert ended - stopped_at < 5  # the waiting ones were dropped, not waited for
+        assert after is not None and (after.in_flight, after.waiters) == (0, 0)
+        assert not summary.complete and summary.failed == 0 and harvest.progress.stopping
+        sent = detail_ids(server)
+        assert stored_ids(db) == set(sent) and len(sent) == summary.fetched  # every answer kept, once
+        assert summary.fetched >= in_flight and summary.fetched == limit - 1  # one page + the details
+        assert server.app.recorder.statuses().get(429, 0) == 0
+
+        server.app.reset()
+        server.app.set(limits={"calllogs": (1000, window)})
+        before = len(sent)
+        again = await _rerun(server, start, end, db)
+        assert again == (calls - before, before)
+        assert len(detail_ids(server)) == calls - before  # the rerun fetched only what was missing
+        assert len(stored_ids(db)) == calls
+
+
+async def test_stop_abandons_a_retry_waiting_for_its_backoff(tmp_path: Path) -> None:
+    config = SandboxConfig(calls_count=20, fail_requests={2})  # request 2 is the first detail fetch
+    start, end = period(config)
+    with SandboxServer(config) as server:
+        policy = RetryPolicy(backoff_initial=600, jitter=0)
+        async with sandbox_client(server, retry=policy) as plum:
+            harvest = plum.calllogs.harvest(start, end, sink=tmp_path / "c.db", concurrency=1)
+
+            async def stop_after_the_500() -> None:
+                for _ in range(1000):  # 10 s at most
+                    if server.app.recorder.count(status=500):
+                        harvest.stop()
+                        return
+                    await anyio.sleep(0.01)
+
+            with anyio.fail_after(30):  # the backoff is 10 minutes: a hang would show here
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(stop_after_the_500)
+                    summary = await harvest.run()
+        assert not summary.complete
+        assert (summary.fetched, summary.failed) == (0, 0)  # abandoned, not failed: a rerun fetches it
+        assert server.app.recorder.count(path_prefix="/ws/calls/log/") == 1
+
+
+async def test_stop_after_everything_is_done_still_reports_complete(tmp_path: Path) -> None:
+    config = SandboxConfig(calls_count=10)
+    start, end = period(config)
+    with SandboxServer(config) as server:
+        async with sandbox_client(server) as plum:
+            harvest = plum.calllogs.harvest(start, end, sink=tmp_path / "c.db")
+            summary = await harvest.run()
+            harvest.stop()
+        assert summary.complete and harvest.summary().complete and summary.fetched == 10
