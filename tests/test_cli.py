@@ -364,6 +364,8 @@ def test_ctrl_c_stops_cleanly_and_prints_the_command_that_resumes(tmp_path: Path
         assert "Harvest interrupted" in out and "Traceback" not in err
         stored = count_rows(db)
         assert 0 < stored < 200
+        # the requests in flight at Ctrl-C finished and were stored: every answer the server sent is kept
+        assert srv.app.recorder.count(path_prefix="/ws/calls/log/", status=200) == stored
         line = out.splitlines()[out.splitlines().index(
             "Resume with the same command (logs already stored cost no request):") + 1]
         resume = shlex.split(line.split("#")[0])

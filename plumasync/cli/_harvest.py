@@ -47,8 +47,9 @@ HARVEST_EPILOG = f"""[bold]Examples[/bold]
   plumasync harvest --start 2024-05-01T08:00-04:00 --end 1714608000 --jsonl calls.jsonl
 
 Dates: YYYYMMDD, YYYY-MM-DD (midnight UTC), ISO datetimes (naive ones are read as UTC) or Unix seconds.
-Interrupted (Ctrl-C) or killed, a harvest resumes when the same command is run again: logs already
-stored are skipped and cost no request.
+Ctrl-C stops gracefully: requests already sent finish and are stored (Ctrl-C again: drop them).
+Interrupted or killed, a harvest resumes when the same command is run again: logs already stored are
+skipped and cost no request.
 
 {EXIT_CODES_HELP}"""
 

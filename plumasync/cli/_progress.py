@@ -109,7 +109,10 @@ class HarvestDisplay:
         grid.add_row("requests", f"{p.requests} sent · {p.throttled} × 429")
         grid.add_row("budget", self._budget())
         grid.add_row("next reset", self._reset())
-        grid.add_row("ETA", f"{self._eta()} (window arithmetic)")
+        if p.stopping:
+            grid.add_row("ETA", "stopping: the requests already sent finish and are stored")
+        else:
+            grid.add_row("ETA", f"{self._eta()} (window arithmetic)")
         grid.add_row("elapsed", self._elapsed())
         return Group(Text(self.title, style="bold"), head, grid)
 
@@ -139,9 +142,9 @@ class HarvestDisplay:
             budget = "paused"
             reset = snap.paused_until - now
         elapsed = now - p.started if p.started else None
+        eta = "stopping" if p.stopping else self.short(self.harvest.eta())
         return (f"{self.short(elapsed):<14} {f'{handled}/{total}':>9} {p.skipped:>7} {p.failed:>6} "
-                f"{p.requests:>8} {p.throttled:>4} {budget:>11} {self.short(reset):<14} "
-                f"{self.short(self.harvest.eta()):<14}").rstrip()
+                f"{p.requests:>8} {p.throttled:>4} {budget:>11} {self.short(reset):<14} {eta:<14}").rstrip()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -179,28 +182,13 @@ class HarvestDisplay:
                 self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
 
 
-async def _watch_signals(work: anyio.CancelScope, caught: list[int], console: Console) -> None:
-    """First SIGINT/SIGTERM: stop the work cleanly (in-flight writes finish).  Second: quit at once."""
-    try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if caught:
-                    os._exit(128 + signum)  # the sink loses at most the batch it was writing
-                caught.append(signum)
-                console.print("stopping: finishing the writes in flight (press Ctrl-C again to quit at once)",
-                              style="yellow", highlight=False)
-                work.cancel()
-    except (NotImplementedError, RuntimeError):  # no signal receiver here (Windows, not the main thread)
-        await anyio.sleep_forever()
-
-
 async def drive(harvest: Harvest, display: HarvestDisplay) -> int | None:
     """Run ``harvest`` to the end under ``display``; return the signal that stopped it, if one did."""
     caught: list[int] = []
     work = anyio.CancelScope()
     with display:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_watch_signals, work, caught, display.console)
+            tg.start_soon(_watch_signals, harvest, work, caught, display.console)
             tg.start_soon(display.run)
             try:
                 with work:
@@ -210,3 +198,27 @@ async def drive(harvest: Harvest, display: HarvestDisplay) -> int | None:
             finally:
                 tg.cancel_scope.cancel()
     return caught[0] if caught else None
+
+
+async def _watch_signals(harvest: Harvest, work: anyio.CancelScope, caught: list[int], console: Console) -> None:
+    """SIGINT/SIGTERM, first: stop gracefully (requests already sent finish and are stored).
+
+    Second: stop now (requests in flight are dropped; the batch being written is still written).
+    Third: quit at once (the sink loses at most the batch it was writing, which a rerun fetches again).
+    """
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                caught.append(signum)
+                if len(caught) == 1:
+                    harvest.stop()
+                    console.print("stopping: requests already sent finish and are stored "
+                                  "(press Ctrl-C again to stop at once)", style="yellow", highlight=False)
+                elif len(caught) == 2:
+                    work.cancel()
+                    console.print("stopping now: dropping the requests in flight (Ctrl-C again to quit at once)",
+                                  style="yellow", highlight=False)
+                else:
+                    os._exit(128 + caught[0])
+    except (NotImplementedError, RuntimeError):  # no signal receiver here (Windows, not the main thread)
+        await anyio.sleep_forever()
