@@ -256,3 +256,16 @@ def test_headers_mode_keeps_no_admission_log() -> None:
         assert p
         s.observe(T0, POLICY, p, 200, hdr(5, date=T0))
     assert s.log == []
+
+
+def test_headerless_log_stays_sorted_when_the_clock_steps_back() -> None:
+    s = GroupState.new(POLICY)
+    p = grant(s, T0)
+    assert p
+    s.observe(T0, POLICY, p, 200, RateHeaders())
+    assert grant(s, T0 + 10) and grant(s, T0 + 5)  # the system clock was stepped back by 5 s
+    assert s.log == [T0, T0 + 5, T0 + 10]
+    later = T0 + 5 + POLICY.window + POLICY.margin + 0.1  # the first two have left the interval
+    assert grant(s, later)
+    assert s.log == [T0 + 10, later]
+    assert GroupState.from_json({**s.to_json(), "log": [later, T0 + 10]}).log == [T0 + 10, later]

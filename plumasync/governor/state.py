@@ -36,7 +36,9 @@ The model, and why:
 
 from __future__ import annotations
 
+import bisect
 import enum
+import itertools
 import math
 from typing import Any
 
@@ -141,6 +143,11 @@ class GroupSnapshot:
         return attrs.asdict(self)
 
 
+def _sorted_times(times: list[float]) -> list[float]:
+    """The sliding log is kept sorted (a state read back from a store included)."""
+    return times if all(a <= b for a, b in itertools.pairwise(times)) else sorted(times)
+
+
 @attrs.define
 class GroupState:
     """Budget state of one group.  All times are the store's clock seconds (Unix)."""
@@ -154,7 +161,7 @@ class GroupState:
     offset: float | None = None
     paused_until: float | None = None
     permits: dict[str, float] = attrs.field(factory=dict)
-    log: list[float] = attrs.field(factory=list)
+    log: list[float] = attrs.field(factory=list, converter=_sorted_times)
     used: int = 0
     contended: bool = False
     admitted: int = 0
@@ -259,7 +266,10 @@ class GroupState:
         self.permits[permit] = now
         self.admitted += 1
         if self.mode != Mode.HEADERS.value:  # the sliding log serves only headerless groups (and the probe)
-            self.log.append(now)
+            if self.log and now < self.log[-1]:
+                bisect.insort(self.log, now)  # the clock stepped back: keep the log sorted
+            else:
+                self.log.append(now)
             if len(self.log) > self.limit:
                 del self.log[: len(self.log) - self.limit]
         return Decision(True, None)
@@ -294,8 +304,10 @@ class GroupState:
 
     def _acquire_sliding(self, now: float, policy: Policy, reserve: int, permit: str) -> Decision:
         horizon = now - self.window - policy.margin
-        recent = [t for t in self.log if t > horizon]
-        self.log = recent
+        expired = bisect.bisect_right(self.log, horizon)  # the log is sorted: trimming costs O(log n)
+        if expired:
+            del self.log[:expired]
+        recent = self.log
         allowed = self.limit - reserve
         if len(recent) < allowed:
             return self._grant(now, permit)
