@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import validation, wire
 from .governor import Lane
-from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage, ErrorPage, SessionPage
+from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
+from .models.loglines import ErrorPage, SessionPage
 
 if TYPE_CHECKING:
     from .client import PlumClient

@@ -16,7 +16,7 @@ Every ``parse_*`` function takes the raw body and raises only :class:`~plumasync
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from functools import lru_cache
@@ -80,6 +80,7 @@ DEFAULT_TIMEZONE = "America/New_York"
 """VoiceTrends buckets start at midnight US Eastern unless the account says otherwise."""
 
 _R = TypeVar("_R", bound=TrendReport)
+_P = TypeVar("_P")
 _UTC = timezone.utc
 _fromtimestamp = datetime.fromtimestamp
 
@@ -408,6 +409,17 @@ def parse_log_detail(
         return converter.structure(data, CallLogDetail)
 
 
+def _parse_line_page(body: bytes | str, fmt: Format, offset: int, limit: int, service: str,
+                     parse_line: Callable[[str], Any], page: Callable[..., _P], method: str, url: str,
+                     status: int) -> _P:
+    """calls/sessions and calls/errors pages: they differ only in names and line parser."""
+    _check_format(fmt)
+    with _shape(f"calls/{service}", body):
+        result = _result(body, fmt, f"calls/{service}", method, url, status)
+        lines = tuple(parse_line(line) for line in _lines(result, service))
+        return page(_total(result, f"total_{service}", len(lines)), lines, offset, limit)
+
+
 def parse_session_page(
     body: bytes | str,
     fmt: Format,
@@ -420,11 +432,8 @@ def parse_session_page(
 ) -> SessionPage:
     """A ``calls/sessions`` body → :class:`SessionPage`; each line parsed by
     :func:`~plumasync.lines.parse_session_line` (unknown shapes become UnknownLine, never an error)."""
-    _check_format(fmt)
-    with _shape("calls/sessions", body):
-        result = _result(body, fmt, "calls/sessions", method, url, status)
-        lines = tuple(parse_session_line(line) for line in _lines(result, "sessions"))
-        return SessionPage(_total(result, "total_sessions", len(lines)), lines, offset, limit)
+    return _parse_line_page(body, fmt, offset, limit, "sessions", parse_session_line, SessionPage, method, url,
+                            status)
 
 
 def parse_error_page(
@@ -439,8 +448,4 @@ def parse_error_page(
 ) -> ErrorPage:
     """A ``calls/errors`` body → :class:`ErrorPage`; each line parsed by
     :func:`~plumasync.lines.parse_error_line`."""
-    _check_format(fmt)
-    with _shape("calls/errors", body):
-        result = _result(body, fmt, "calls/errors", method, url, status)
-        lines = tuple(parse_error_line(line) for line in _lines(result, "errors"))
-        return ErrorPage(_total(result, "total_errors", len(lines)), lines, offset, limit)
+    return _parse_line_page(body, fmt, offset, limit, "errors", parse_error_line, ErrorPage, method, url, status)

@@ -13,43 +13,9 @@ from typing import Any
 
 import attrs
 
-from .loglines import (
-    BaseSessionLine,
-    DetailLine,
-    DetailLogLine,
-    ErrorLine,
-    ErrorLogLine,
-    ErrorPage,
-    LinePage,
-    LocalFetchLine,
-    LocalLogLine,
-    SessionId,
-    SessionLine,
-    SessionLogLine,
-    SessionPage,
-    UnknownLine,
-    following_offset,
-)
+from .loglines import DetailLogLine, SessionId, following_offset
 
-__all__ = [
-    "BaseSessionLine",
-    "CallLogDetail",
-    "CallLogEntry",
-    "CallLogPage",
-    "DetailLine",
-    "DetailLogLine",
-    "ErrorLine",
-    "ErrorLogLine",
-    "ErrorPage",
-    "LinePage",
-    "LocalFetchLine",
-    "LocalLogLine",
-    "SessionId",
-    "SessionLine",
-    "SessionLogLine",
-    "SessionPage",
-    "UnknownLine",
-]
+__all__ = ["CallLogDetail", "CallLogEntry", "CallLogPage"]
 
 
 def _epoch(dt: datetime) -> int:
