@@ -5,10 +5,10 @@ one group whose budget never binds (the server's headers keep saying 150 of 150 
 median and p99 over ``--ops`` operations after a warm-up, for
 
 * ``memory`` — the in-process default;
-* ``sqlite`` — :class:`~plumasync.governor.sqlite.SQLiteStore` (transactions on the event loop, never
+* ``sqlite`` — :class:`~plumasync.governor.stores.sqlite.SQLiteStore` (transactions on the event loop, never
   blocking on the lock), and, for comparison, the same transactions handed to a worker thread behind a
   lock (``anyio.to_thread``), the design the store rejected;
-* ``redis`` — :class:`~plumasync.governor.redis.RedisStore` reading Redis' ``TIME``, and with an injected
+* ``redis`` — :class:`~plumasync.governor.stores.redis.RedisStore` reading Redis' ``TIME``, and with an injected
   clock (the time passed as a script argument);
 * the shared stores again with ``--tasks`` concurrent tasks in one process, and with ``--processes``
   OS processes hammering the same group at once.
@@ -43,7 +43,7 @@ import anyio.to_thread
 
 from plumasync import Budget
 from plumasync.governor import Lane, MemoryStore, RateHeaders, ScaledClock, Store, SystemClock
-from plumasync.governor.sqlite import SQLiteStore
+from plumasync.governor.stores.sqlite import SQLiteStore
 
 from .common import table
 
@@ -117,7 +117,7 @@ def open_store(spec: str) -> Store:
         return ThreadedSQLiteStore.from_url(spec.removeprefix("threaded+"))
     if spec.startswith("sqlite://"):
         return SQLiteStore.from_url(spec)
-    from plumasync.governor.redis import RedisStore
+    from plumasync.governor.stores.redis import RedisStore
 
     if spec.startswith("clock+"):  # an injected clock: the time travels as a script argument
         return RedisStore.from_url(spec.removeprefix("clock+"), clock=ScaledClock(1.0))

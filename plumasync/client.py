@@ -17,8 +17,8 @@ import httpx
 
 from .errors import ConfigurationError, PlumError, RateLimitExceeded, TransportError, error_for_status
 from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
-from .governor.governor import Governor
-from .governor.store import MemoryStore, Store
+from .governor.admission import Governor
+from .governor.stores.base import MemoryStore, Store
 from .retry import RetryPolicy, is_retryable
 from .transport import GovernedTransport, current_drain, hints
 
@@ -81,11 +81,11 @@ def open_store(spec: str | Store | None, clock: Clock) -> Store:
     if isinstance(spec, Store):
         return spec
     if spec.startswith("sqlite://"):
-        from .governor.sqlite import SQLiteStore
+        from .governor.stores.sqlite import SQLiteStore
 
         return SQLiteStore.from_url(spec, clock=clock)
     if spec.startswith(("redis://", "rediss://", "unix://")):
-        from .governor.redis import RedisStore
+        from .governor.stores.redis import RedisStore
 
         return RedisStore.from_url(spec, clock=clock)
     raise ConfigurationError(f"unknown store {spec!r}: use sqlite:///path.db, redis://host:6379/0 or None")

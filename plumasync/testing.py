@@ -17,8 +17,8 @@ import math
 from typing import Any
 
 from .client import PlumClient
-from .governor.arithmetic import minimum_duration, until_reset, windows_needed
 from .governor.clock import Clock, FakeClock, ScaledClock, SystemClock
+from .governor.core.arithmetic import minimum_duration, until_reset, windows_needed
 
 __all__ = [
     "FakeClock",

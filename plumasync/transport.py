@@ -24,7 +24,7 @@ import anyio
 import httpx
 
 from .governor import Clock, Governor, Lane, parse_rate_headers
-from .governor.state import RateHeaders
+from .governor.core.state import RateHeaders
 
 __all__ = ["EXTENSION", "Abandoned", "Drain", "GovernedTransport", "current_drain", "hints"]
 

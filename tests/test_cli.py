@@ -168,7 +168,7 @@ def test_budget_without_credentials_needs_a_store(server: SandboxServer) -> None
 
 
 def test_budget_lists_a_shared_store_without_credentials(server: SandboxServer, tmp_path: Path) -> None:
-    pytest.importorskip("plumasync.governor.sqlite")
+    pytest.importorskip("plumasync.governor.stores.sqlite")
     store = f"sqlite:///{tmp_path / 'budget.db'}"
     start, end = period(server.app.config)
     run = invoke(["--store", store, "harvest", "--start", str(start), "--end", str(end),

@@ -179,7 +179,7 @@ async def test_revoked_credentials_are_refreshed_once_for_20_concurrent_calls() 
 
 async def test_two_clients_sharing_a_sqlite_store_authenticate_once(tmp_path: Path) -> None:
     try:
-        import plumasync.governor.sqlite  # noqa: F401
+        import plumasync.governor.stores.sqlite  # noqa: F401
     except ImportError as exc:  # pragma: no cover - the store is another developer's work in progress
         pytest.skip(f"the SQLite store is not available: {exc}")
     store = f"sqlite:///{tmp_path}/s.db"

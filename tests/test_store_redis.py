@@ -27,7 +27,7 @@ from plumasync.governor import FakeClock, GroupState, Lane, MemoryStore, Policy,
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=REDIS_SKIP_REASON)
 pytest.importorskip("redis", reason="the redis package is not installed (pip install 'plumasync[redis]')")
 
-from plumasync.governor.redis import RedisStore  # noqa: E402
+from plumasync.governor.stores.redis import RedisStore  # noqa: E402
 
 KEY = "host:443|acct|data"
 T0 = 1_700_000_000.0

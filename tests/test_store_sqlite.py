@@ -17,7 +17,7 @@ from store_worker import run_workers, t_min
 from plumasync import Budget
 from plumasync.errors import ConfigurationError
 from plumasync.governor import FakeClock, Lane, Mode, Policy, RateHeaders
-from plumasync.governor.sqlite import SQLiteStore
+from plumasync.governor.stores.sqlite import SQLiteStore
 
 POLICY = Budget(limit=10, window=900.0, reserve=2, margin=1.0).policy()
 KEY = "host|acct|data"
@@ -195,7 +195,7 @@ def test_concurrent_acquires_from_processes_never_exceed_remaining(db: Path) -> 
     script = textwrap.dedent(f"""
         import anyio, sys
         from plumasync.governor import FakeClock, Lane, Policy
-        from plumasync.governor.sqlite import SQLiteStore
+        from plumasync.governor.stores.sqlite import SQLiteStore
         async def main():
             store = SQLiteStore({str(db)!r}, clock=FakeClock({T0!r}))
             policy = Policy(limit=100, window=900.0, reserve=0, margin=1.0)

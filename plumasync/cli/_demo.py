@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..governor import Budget, ScaledClock
-from ..governor.arithmetic import minimum_duration, until_reset
-from ..governor.state import bulk_reserve
+from ..governor.core.arithmetic import minimum_duration, until_reset
+from ..governor.core.state import bulk_reserve
 from ..sandbox import SandboxConfig, SandboxServer
 from ..sinks import SQLiteSink
 from ..testing import enter_window, sandbox_client

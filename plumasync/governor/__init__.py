@@ -1,10 +1,10 @@
 """The rate-limit governor: budget state (sans-I/O), clocks, stores and the async admission layer."""
 
+from .admission import Budget, Governor, GroupKey, Permit
 from .clock import Clock, FakeClock, ScaledClock, SystemClock
-from .governor import Budget, Governor, GroupKey, Permit
-from .headers import parse_rate_headers
-from .state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
-from .store import MemoryStore, StateStore, Store, Timed
+from .core.headers import parse_rate_headers
+from .core.state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
+from .stores.base import MemoryStore, StateStore, Store, Timed
 
 __all__ = [
     "Budget",

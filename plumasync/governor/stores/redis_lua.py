@@ -1,4 +1,4 @@
-"""The Lua port of :class:`~plumasync.governor.state.GroupState` that :mod:`plumasync.governor.redis` runs.
+"""The Lua port of :class:`~plumasync.governor.core.state.GroupState` that :mod:`plumasync.governor.stores.redis` runs.
 
 Kept apart from the store so that the two can be read side by side: every function below mirrors the
 Python method of the same name, line for line, so that a decision made in Redis is the decision the

@@ -7,7 +7,7 @@ How it works
 ------------
 * **Atomic in Redis.**  Admission (:meth:`RedisStore.acquire`), header observation, cancel and snapshot
   each run as one Lua script inside Redis: a faithful port of
-  :class:`~plumasync.governor.state.GroupState` (:mod:`plumasync.governor.redis_lua`), keeping the same
+  :class:`~plumasync.governor.core.state.GroupState` (:mod:`plumasync.governor.stores.redis_lua`), keeping the same
   JSON document ``GroupState.to_json()`` would.  No lock, no round trip between read and write.
 * **Redis' time.**  The scripts read ``TIME`` on the Redis server, so hosts whose clocks disagree still
   agree on the budget (every answer carries Redis' ``now``; the governor turns ``retry_at`` into a
@@ -27,7 +27,7 @@ When Redis is unreachable
 A connection error or timeout never crashes the caller and never loops on Redis:
 
 1. The store logs **one WARNING** (per outage) on the ``plumasync`` logger and falls back to an
-   in-process budget (a :class:`~plumasync.governor.store.MemoryStore`) of ``limit // expected_workers``
+   in-process budget (a :class:`~plumasync.governor.stores.base.MemoryStore`) of ``limit // expected_workers``
    requests per window for each group (``expected_workers`` defaults to 4; set it in the URL,
    ``redis://host:6379/0?expected_workers=8``, or the constructor).  The fallback ignores the
    server's ``Remaining`` (every worker would believe it may spend all of it) and holds each group to
@@ -56,11 +56,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 
-from ..errors import ConfigurationError
-from .clock import Clock, SystemClock
+from ...errors import ConfigurationError
+from ..clock import Clock, SystemClock
+from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+from .base import MemoryStore, Store, Timed
 from .redis_lua import SCRIPT
-from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
-from .store import MemoryStore, Store, Timed
 
 try:
     import redis.asyncio as aioredis

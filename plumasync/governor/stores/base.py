@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import attrs
 
-from .clock import Clock, SystemClock
-from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+from ..clock import Clock, SystemClock
+from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 
 __all__ = ["MemoryStore", "StateStore", "Store", "Timed"]
 

@@ -10,7 +10,7 @@ Layout (WAL mode, so readers never block the writer)::
     leases(name TEXT PRIMARY KEY, owner TEXT, expires REAL)  -- "only one of us authenticates"
 
 Each transition is one short ``BEGIN IMMEDIATE`` transaction: load the row, apply the pure
-:class:`~plumasync.governor.state.GroupState` transition, save it.  ``now`` is read from the injected
+:class:`~plumasync.governor.core.state.GroupState` transition, save it.  ``now`` is read from the injected
 clock *after* the write lock is taken, so transitions from different processes apply in time order.
 Nothing waits inside a transaction (the governor reserves, then sleeps holding no lock).
 
@@ -53,10 +53,10 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.to_thread
 
-from ..errors import ConfigurationError, PlumError
-from .clock import Clock, SystemClock
-from .state import GroupState, Policy
-from .store import StateStore
+from ...errors import ConfigurationError, PlumError
+from ..clock import Clock, SystemClock
+from ..core.state import GroupState, Policy
+from .base import StateStore
 
 __all__ = ["SQLiteStore", "StoreBusyError"]
 

@@ -1,7 +1,7 @@
 """The async half of the governor: waiting for the budget, in order, through the injected clock.
 
-The budget arithmetic lives in :mod:`plumasync.governor.state` (no I/O) and its state in a
-:class:`~plumasync.governor.store.Store`.  This module only queues callers per group and lane, asks the
+The budget arithmetic lives in :mod:`plumasync.governor.core.state` (no I/O) and its state in a
+:class:`~plumasync.governor.stores.base.Store`.  This module only queues callers per group and lane, asks the
 store, and sleeps until the store's ``retry_at`` or until a response changes the state.
 """
 
@@ -19,10 +19,10 @@ import anyio
 import attrs
 
 from ..errors import ConfigurationError, RateLimitExceeded
-from .arithmetic import minimum_duration
 from .clock import Clock, SystemClock
-from .state import GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
-from .store import MemoryStore, Store
+from .core.arithmetic import minimum_duration
+from .core.state import GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
+from .stores.base import MemoryStore, Store
 
 __all__ = ["Budget", "Governor", "GroupKey", "Permit"]
 

@@ -95,7 +95,7 @@ def bulk_reserve(policy: Policy, limit: int) -> int:
 
 @attrs.frozen
 class RateHeaders:
-    """The rate-limit facts of one response, already parsed (see :mod:`plumasync.governor.headers`)."""
+    """The rate-limit facts of one response, already parsed (see :mod:`plumasync.governor.core.headers`)."""
 
     limit: int | None = None
     remaining: int | None = None
