@@ -1,24 +1,21 @@
 """DataFrame export for VoiceTrends reports, behind optional extras.
 
-``pip install "plumasync[pandas]"`` or ``"plumasync[polars]"``; the reports' ``to_pandas()`` and
-``to_polars()`` methods call these.  Without the library installed they raise an ImportError that names
-the extra to install.
+``pip install "plumasync[pandas]"`` or ``"plumasync[polars]"``, then ``to_pandas(report)`` or
+``to_polars(report)``.  Without the library installed they raise an ImportError that names the extra to
+install.  The models know nothing of this module (it depends on them, never the other way).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .models.voicetrends import GeographicReport, PathReport, TrendReport
+from .models.voicetrends import GeographicReport, PathReport, TrendReport
 
 __all__ = ["rows", "to_pandas", "to_polars"]
 
 
 def rows(report: TrendReport | GeographicReport | PathReport) -> list[dict[str, Any]]:
     """A report as a list of flat records: one per period (trends), region (geographic) or node (path)."""
-    from .models.voicetrends import GeographicReport, PathReport
-
     if isinstance(report, GeographicReport):
         return [{"area": area, "region": region, "calls": calls}
                 for area, regions in (("US", report.us), ("NON_US", report.non_us))

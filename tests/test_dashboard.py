@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from plumasync import Budget, RateLimitExceeded
+from plumasync.export import to_pandas, to_polars
 from plumasync.governor import Lane
 from plumasync.sandbox import SandboxConfig, SandboxServer
 from plumasync.testing import ScaledClock, enter_window, sandbox_client
@@ -108,14 +109,14 @@ async def test_reports_export_to_pandas_and_polars() -> None:
             vol = await plum.voicetrends.volume("20261101", "20261107")
             geo = await plum.voicetrends.geographic("20261101", "20261107")
             flow = await plum.voicetrends.path("20261101", "20261107")
-    frame = vol.to_pandas()
+    frame = to_pandas(vol)
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == list(vol.series)
     assert len(frame) == 7 and frame["calls"].sum() == vol.calls.total()
     assert frame.index[0] == vol.timestamps()[0]
-    polars_frame = vol.to_polars()
+    polars_frame = to_polars(vol)
     assert isinstance(polars_frame, pl.DataFrame) and polars_frame.height == 7
     assert polars_frame["calls"].sum() == vol.calls.total()
-    assert geo.to_pandas()["calls"].sum() == geo.total
-    nodes = flow.to_polars()
+    assert to_pandas(geo)["calls"].sum() == geo.total
+    nodes = to_polars(flow)
     assert nodes.height == sum(1 for _ in flow.nodes()) and "visits" in nodes.columns

@@ -130,18 +130,6 @@ class TrendReport:
         """JSON-friendly copy: series name → {ISO timestamp: value}."""
         return {name: s.to_dict() for name, s in self.series.items()}
 
-    def to_pandas(self) -> Any:
-        """A pandas DataFrame of this report (needs the ``pandas`` extra)."""
-        from ..export import to_pandas
-
-        return to_pandas(self)
-
-    def to_polars(self) -> Any:
-        """A polars DataFrame of this report (needs the ``polars`` extra)."""
-        from ..export import to_polars
-
-        return to_polars(self)
-
 
 @attrs.frozen
 class VolumeReport(TrendReport):
@@ -279,18 +267,6 @@ class GeographicReport:
         """JSON-friendly copy: ``{"us": {...}, "non_us": {...}}``."""
         return {"us": dict(self.us), "non_us": dict(self.non_us)}
 
-    def to_pandas(self) -> Any:
-        """A pandas DataFrame of this report (needs the ``pandas`` extra)."""
-        from ..export import to_pandas
-
-        return to_pandas(self)
-
-    def to_polars(self) -> Any:
-        """A polars DataFrame of this report (needs the ``polars`` extra)."""
-        from ..export import to_polars
-
-        return to_polars(self)
-
 
 @attrs.frozen
 class PathNode:
@@ -330,15 +306,3 @@ class PathReport:
     def to_dict(self) -> dict[str, list[dict[str, Any]]]:
         """JSON-friendly copy: application URL → list of node dicts."""
         return {url: [n.to_dict() for n in nodes] for url, nodes in self.applications.items()}
-
-    def to_pandas(self) -> Any:
-        """A pandas DataFrame of this report (needs the ``pandas`` extra)."""
-        from ..export import to_pandas
-
-        return to_pandas(self)
-
-    def to_polars(self) -> Any:
-        """A polars DataFrame of this report (needs the ``polars`` extra)."""
-        from ..export import to_polars
-
-        return to_polars(self)
