@@ -15,10 +15,9 @@ import random
 
 import anyio
 
-from plumasync import Budget
+from plumasync import Budget, CachePolicy
 from plumasync.sandbox import SandboxConfig, SandboxServer
 from plumasync.testing import sandbox_client
-from plumasync.voicetrends import CachePolicy
 
 from .common import table
 

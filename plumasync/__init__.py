@@ -6,6 +6,7 @@ and 15 authentications per 15-minute window) while finishing work as fast as the
 
 from .calllogs import RetentionWarning
 from .client import PlumClient
+from .config import CachePolicy
 from .errors import (
     APIError,
     AuthenticationError,
@@ -24,7 +25,7 @@ from .errors import (
 from .governor import Budget, FakeClock, GroupSnapshot, Lane, ScaledClock, SystemClock
 from .retry import RetryPolicy
 from .transport import GovernedTransport
-from .voicetrends import CachePolicy, CacheStats
+from .voicetrends import CacheStats
 
 __version__ = "0.1.0"
 

@@ -9,32 +9,31 @@ session logs for a year.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, TypeVar
+
+import attrs
 
 from . import validation, wire
-from .governor import Lane
+from ._base_client import BaseClient
+from .config import Format, TimeLike
+from .governor import Clock, Lane, Usage
+from .harvest import Harvest
 from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .models.loglines import ErrorPage, SessionPage
+from .sinks import Sink
+from .validation import MAX_PAGE_SIZE
 
-if TYPE_CHECKING:
-    from .client import PlumClient
-    from .harvest import Harvest
-
-__all__ = ["MAX_PAGE_SIZE", "RETENTION_SECONDS", "CallLogs", "RetentionWarning", "before_retention"]
+__all__ = ["MAX_PAGE_SIZE", "RETENTION_SECONDS", "CallLogs", "LogListing", "RetentionWarning", "before_retention"]
 
 log = logging.getLogger("plumasync")
 
-TimeLike = datetime | date | int | float
-Format = Literal["json", "xml"]
 P = TypeVar("P", CallLogPage, SessionPage, ErrorPage)
 LP = TypeVar("LP", SessionPage, ErrorPage)
 Item = TypeVar("Item")
 
-#: The largest page calls/logs (and the other listings) accept.
-MAX_PAGE_SIZE = 10_000
 #: Call logs are kept for the previous 5 days.
 RETENTION_SECONDS = 5 * 86_400
 
@@ -48,18 +47,54 @@ class RetentionWarning(UserWarning):
     """A calls/logs range starts before the 5-day retention: older calls will not be listed."""
 
 
+@attrs.frozen
+class LogListing:
+    """A checked ``calls/logs`` query (from :meth:`CallLogs.listing`): its pages, one request each.
+
+    Iterating it yields every call of the range, page after page, until the listing's total is reached.
+    """
+
+    _calllogs: CallLogs
+    path: str
+    params: dict[str, str | int]
+    format: Format | None
+    lane: Lane
+    max_wait: float | None
+
+    async def page(self, offset: int) -> CallLogPage:
+        """The page at ``offset``.  Costs one ``calllogs`` request."""
+        params = {**self.params, "offset": validation.offset(offset)}
+        return await self._calllogs._logs_page(self.path, params, self.format, self.lane, self.max_wait)
+
+    def __aiter__(self) -> AsyncIterator[CallLogEntry]:
+        return _paginate(self.page, lambda p: p.entries)
+
+
 class CallLogs:
     """The DEV Call Logs API for one account (``plum.calllogs``)."""
 
-    def __init__(self, client: PlumClient) -> None:
+    def __init__(self, client: BaseClient) -> None:
         self._client = client
+
+    @property
+    def clock(self) -> Clock:
+        """The client's clock: the time the budget is counted in."""
+        return self._client.clock
+
+    def usage(self) -> Usage:
+        """Requests this process sent to the Call Logs API so far, and 429 answers among them (a copy)."""
+        return self._client.governor.usage(self._client.groups["calllogs"])
+
+    def eta(self, requests: int, lane: Lane = Lane.BULK) -> float:
+        """The least clock time ``requests`` more Call Logs requests can take, from the window arithmetic."""
+        return self._client.governor.eta(self._client.groups["calllogs"], requests, lane)
 
     async def _get(self, path: str, params: dict[str, str | int] | None, fmt: Format, lane: Lane,
                    max_wait: float | None) -> tuple[bytes, dict[str, Any]]:
         """One governed GET; returns the body and the context a failure envelope's error names."""
         response = await self._client.request(
             "calllogs", "calllogs", "GET", path, params=params, auth=self._client.dev_auth(),
-            fmt=fmt, lane=lane, max_wait=max_wait, error_text=wire.calllogs_error_text,
+            fmt=fmt, lane=lane, max_wait=max_wait,
         )
         return response.content, {"method": "GET", "url": str(response.request.url), "status": response.status_code}
 
@@ -72,14 +107,30 @@ class CallLogs:
             params["number"] = canonical
         return f"calls/{service}/{first}/{last}", params
 
-    def _check_retention(self, start: TimeLike) -> None:
+    def _check_retention(self, start: TimeLike, stacklevel: int = 3) -> None:
         if before_retention(validation.cl_timestamp(start, "start"), self._client.clock.now()):
             warnings.warn(
                 "calls/logs keeps only the previous 5 days: calls before that are not listed",
-                RetentionWarning, stacklevel=3,
+                RetentionWarning, stacklevel=stacklevel,
             )
 
     # -- calls/logs -----------------------------------------------------------------------------------------
+
+    def listing(self, start: TimeLike, end: TimeLike, *, number: str | None = None, page_size: int = MAX_PAGE_SIZE,
+                format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
+                max_wait: float | None = None) -> LogListing:
+        """The ``calls/logs`` query for ``[start, end)``, checked now (before any request); costs nothing.
+
+        Warns :class:`RetentionWarning` once, here, when the range starts before the 5-day retention.
+        Fetch its pages with :meth:`LogListing.page` or iterate it (one ``calllogs`` request per page).
+        """
+        return self._new_listing(start, end, number, page_size, format, lane, max_wait)
+
+    def _new_listing(self, start: TimeLike, end: TimeLike, number: str | None, page_size: int,
+                     format: Format | None, lane: Lane, max_wait: float | None) -> LogListing:
+        path, params = self._listing("logs", start, end, number, 0, page_size)
+        self._check_retention(start, stacklevel=4)  # once, attributed to the caller's line (not once per page)
+        return LogListing(self, path, params, format, lane, max_wait)
 
     async def logs_page(self, start: TimeLike, end: TimeLike, *, number: str | None = None, offset: int = 0,
                         limit: int = MAX_PAGE_SIZE, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
@@ -106,13 +157,7 @@ class CallLogs:
 
         Arguments are checked now (before any request); each page costs one ``calllogs`` request.
         """
-        path, first = self._listing("logs", start, end, number, 0, page_size)
-        self._check_retention(start)  # once, attributed to the caller (not once per page)
-
-        def page(offset: int) -> Awaitable[CallLogPage]:
-            return self._logs_page(path, {**first, "offset": offset}, format, lane, max_wait)
-
-        return _paginate(page, lambda p: p.entries)
+        return aiter(self._new_listing(start, end, number, page_size, format, lane, max_wait))
 
     async def log(self, log_id: int | str, *, format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
                   max_wait: float | None = None) -> CallLogDetail:
@@ -182,24 +227,24 @@ class CallLogs:
 
     # -- harvest --------------------------------------------------------------------------------------------
 
-    def harvest(self, start: TimeLike, end: TimeLike, **options: object) -> Harvest:
+    def harvest(self, start: TimeLike, end: TimeLike, *, number: str | None = None, concurrency: int = 8,
+                sink: Sink | str | os.PathLike[str] | None = None, jsonl: str | os.PathLike[str] | None = None,
+                page_size: int = MAX_PAGE_SIZE, format: Format | None = None) -> Harvest:
         """List every call in ``[start, end)`` and fetch each one's log, concurrently, in the bulk lane.
 
-        See :class:`plumasync.harvest.Harvest` for the options (``number``, ``concurrency``, ``sink``).
+        Arguments are checked now, before any request.  See :class:`plumasync.harvest.Harvest` for what
+        each option does and what the harvest costs.
         """
-        from .harvest import Harvest
-
-        return Harvest(self._client, start, end, **options)  # type: ignore[arg-type]
+        return Harvest(self, start, end, number=number, concurrency=concurrency, sink=sink, jsonl=jsonl,
+                       page_size=page_size, format=format)
 
 
 async def _paginate(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], tuple[Item, ...]]
                     ) -> AsyncIterator[Item]:
-    offset = 0
-    while True:
+    """Every item of a listing: the one stop rule is the page's own ``next_offset``."""
+    offset: int | None = 0
+    while offset is not None:
         page = await fetch(offset)
-        batch = items(page)
-        for item in batch:
+        for item in items(page):
             yield item
-        offset += len(batch)
-        if not batch or offset >= page.total:
-            return
+        offset = page.next_offset

@@ -15,12 +15,11 @@ from .errors import FailureStatusError, ResponseParseError
 
 __all__ = [
     "Format",
-    "calllogs_error_text",
+    "error_text",
     "loads_json",
     "loads_xml",
     "parse_xml_envelope",
     "unwrap_envelope",
-    "vt_error_text",
 ]
 
 Format = Literal["json", "xml"]
@@ -146,7 +145,13 @@ def parse_xml_envelope(
     return result if result is not None else Element("result")
 
 
-def _error_text(body: bytes | str) -> str:
+def error_text(body: bytes | str) -> str:
+    """The API's ``error`` text in an error body, ``""`` if none.  Never raises.
+
+    Both APIs are covered: ``{"error": ...}``, ``<error>..</error>``, ``<root><error>..</error></root>`` and
+    the Call Logs envelopes.  The body is sniffed, not trusted to match the ``Accept`` that was sent:
+    error bodies do not always honour it.
+    """
     try:
         return _find_error_text(body)
     except Exception:  # best effort: an unreadable error body has no error text
@@ -165,20 +170,3 @@ def _find_error_text(body: bytes | str) -> str:
         error = data.get("error") if isinstance(data, dict) else None
         return "" if error is None else error.strip() if isinstance(error, str) else str(error)
     return ""
-
-
-def vt_error_text(body: bytes | str, fmt: str = "json") -> str:
-    """The ``error`` text of a VoiceTrends error body (``{"error":...}``, ``<error>..</error>`` or
-    ``<root><error>..</error></root>``); ``""`` if none.  Never raises.
-
-    The body is sniffed (``fmt`` is only what was asked for: error bodies do not always honour Accept).
-    """
-    return _error_text(body)
-
-
-def calllogs_error_text(body: bytes | str, fmt: str = "json") -> str:
-    """The ``error`` text of a Call Logs body (JSON or XML envelope); ``""`` if none.  Never raises.
-
-    The body is sniffed, as for :func:`vt_error_text`.
-    """
-    return _error_text(body)

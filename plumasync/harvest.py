@@ -21,33 +21,51 @@ request spent is wasted.  A rerun into the same sink fetches the rest.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import date, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .config import Format, TimeLike
 from .errors import ConfigurationError, HarvestError, PlumError
-from .governor import Lane
-from .models.calllogs import CallLogEntry
+from .governor import Clock, Lane, Usage
+from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .sinks import HarvestedLog, Sink, open_sink
 from .transport import Abandoned, Drain
-
-if TYPE_CHECKING:
-    import os
-
-    from .client import PlumClient
 
 __all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
 
 log = logging.getLogger("plumasync")
 
-TimeLike = datetime | date | int | float
 BATCH = 200
+
+
+class Pages(Protocol):
+    """A checked calls/logs query (:class:`plumasync.calllogs.LogListing`)."""
+
+    async def page(self, offset: int) -> CallLogPage: ...
+
+
+class CallLogSource(Protocol):
+    """What a harvest needs of the Call Logs API: the public face of :class:`plumasync.calllogs.CallLogs`."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def listing(self, start: TimeLike, end: TimeLike, *, number: str | None = ..., page_size: int = ...,
+                format: Format | None = ..., lane: Lane = ..., max_wait: float | None = ...) -> Pages: ...
+
+    async def log(self, log_id: int | str, *, format: Format | None = ..., lane: Lane = ...,
+                  max_wait: float | None = ...) -> CallLogDetail: ...
+
+    def usage(self) -> Usage: ...
+
+    def eta(self, requests: int, lane: Lane = ...) -> float: ...
 
 
 @attrs.define
@@ -114,21 +132,21 @@ class Harvest:
                 ...
     """
 
-    def __init__(self, client: PlumClient, start: TimeLike, end: TimeLike, *, number: str | None = None,
+    def __init__(self, calllogs: CallLogSource, start: TimeLike, end: TimeLike, *, number: str | None = None,
                  concurrency: int = 8, sink: Sink | str | os.PathLike[str] | None = None,
                  jsonl: str | os.PathLike[str] | None = None, page_size: int = 10_000,
-                 format: str | None = None) -> None:
-        self._client = client
-        # Validates the range, number and page size before anything else happens.
-        self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, page_size)
+                 format: Format | None = None) -> None:
+        self._calllogs = calllogs
+        if format not in (None, "json", "xml"):
+            raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
         self.concurrency = concurrency
-        if format not in (None, "json", "xml"):
-            raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
         self._format = format
         if sink is not None and jsonl is not None:
             raise ConfigurationError("choose one sink: a SQLite file (sink=) or a JSON Lines file (jsonl=)")
+        # Validates the range, number and page size (and warns of the retention, once) before any request.
+        self._pages = calllogs.listing(start, end, number=number, page_size=page_size, format=format, lane=Lane.BULK)
         self._sink_spec = (sink, jsonl)
         self.sink: Sink | None = None
         self.progress = HarvestProgress()
@@ -136,11 +154,9 @@ class Harvest:
         self.failures: list[HarvestError] = []
         self._stack: AsyncExitStack | None = None
         self._results: MemoryObjectReceiveStream[HarvestedLog] | None = None
-        self._group = client.groups["calllogs"]
-        self._base_stats = (0, 0)
+        self._base_usage = Usage()
         self._drain = Drain()
         self._dropped = False  # an entry was left unfetched because of stop()
-        client.calllogs._check_retention(start)  # once, here, not once per listing page
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -149,9 +165,8 @@ class Harvest:
             raise RuntimeError("a Harvest runs once")
         sink_arg, jsonl = self._sink_spec
         self.sink = await anyio.to_thread.run_sync(lambda: open_sink(sink_arg, jsonl=jsonl))
-        stats = self._client.governor.stats[self._group]
-        self._base_stats = (stats["sent"], stats["throttled"])
-        self.progress.started = self._client.clock.now()
+        self._base_usage = self._calllogs.usage()
+        self.progress.started = self._calllogs.clock.now()
         stack = AsyncExitStack()
         self._stack = stack
         try:
@@ -219,7 +234,7 @@ class Harvest:
         p = self.progress
         return HarvestSummary(total=p.total or 0, fetched=p.done, skipped=p.skipped, failed=p.failed,
                               pages=p.pages, requests=p.requests, throttled=p.throttled,
-                              elapsed=self._client.clock.now() - p.started, complete=p.finished)
+                              elapsed=self._calllogs.clock.now() - p.started, complete=p.finished)
 
     def eta(self) -> float | None:
         """Clock seconds the remaining work needs at least, from the window arithmetic (None: unknown)."""
@@ -227,12 +242,12 @@ class Harvest:
         if left is None:
             return None
         pages_left = 0 if self.progress.finished else 1
-        return self._client.governor.eta(self._group, left + pages_left, Lane.BULK)
+        return self._calllogs.eta(left + pages_left, Lane.BULK)
 
     def _update_requests(self) -> None:
-        stats = self._client.governor.stats[self._group]
-        self.progress.requests = stats["sent"] - self._base_stats[0]
-        self.progress.throttled = stats["throttled"] - self._base_stats[1]
+        usage = self._calllogs.usage()
+        self.progress.requests = usage.sent - self._base_usage.sent
+        self.progress.throttled = usage.throttled - self._base_usage.throttled
 
     # -- the pipeline ---------------------------------------------------------------------------------------
 
@@ -259,9 +274,7 @@ class Harvest:
             offset = 0
             while not self._drain.stopping:
                 try:
-                    page = await self._client.calllogs._logs_page(
-                        self._path, {**self._params, "offset": offset}, self._format,  # type: ignore[arg-type]
-                        Lane.BULK, None)
+                    page = await self._pages.page(offset)
                 except Abandoned:
                     return
                 self.progress.pages += 1
@@ -282,10 +295,10 @@ class Harvest:
                         await todo.send(entry)
                     except anyio.BrokenResourceError:  # every worker has stopped
                         return
-                offset += len(page.entries)
-                if not page.entries or offset >= page.total:
+                if page.next_offset is None:  # the listing's one stop rule
                     listed.set()
                     return
+                offset = page.next_offset
 
     async def _stored(self, ids: list[int]) -> set[int]:
         sink = self.sink
@@ -301,8 +314,7 @@ class Harvest:
                     self._dropped = True
                     return
                 try:
-                    detail = await self._client.calllogs.log(entry.log_id, format=self._format,  # type: ignore[arg-type]
-                                                             lane=Lane.BULK)
+                    detail = await self._calllogs.log(entry.log_id, format=self._format, lane=Lane.BULK)
                 except Abandoned:  # stop() came while it waited for the budget: it cost nothing
                     self._dropped = True
                     return

@@ -1,10 +1,12 @@
-"""The retry policy (tenacity), sleeping through the injected clock.
+"""The retry policy, and the one loop that applies it (:meth:`RetryPolicy.call`).
 
 * **429** — retried at once: the governor has paused the group until the reset, so the retry waits
   there, and is counted there.  Up to ``rate_limit_attempts`` times.
 * **5xx and transport errors** (refused, dropped, timed out) — capped exponential backoff with jitter,
   up to ``attempts`` attempts in all.
 * Everything else (400, 401, 405, a failure envelope, a parse error) is not retried here.
+
+Every attempt goes back through the governed transport, so every attempt is admitted and counted.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
-import tenacity
 
-from .errors import ConfigurationError, RateLimitExceeded, ServerError, TransportError
-from .governor.clock import Clock
+from .errors import ConfigurationError, PlumError, RateLimitExceeded, ServerError, TransportError
 
 __all__ = ["RetryPolicy", "is_retryable"]
 
 log = logging.getLogger("plumasync")
+
+T = TypeVar("T")
+
+#: Past this many doublings every backoff is ``backoff_max`` anyway; ``2.0 ** n`` overflows near 1024.
+_MAX_DOUBLINGS = 64
 
 
 def _at_least(minimum: float) -> Any:
@@ -55,62 +60,37 @@ class RetryPolicy:
     jitter: float = attrs.field(default=0.5, validator=_at_least(0))
 
     def backoff(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th 5xx/transport failure."""
-        base = self.backoff_initial * 2.0 ** max(0, failures - 1)
+        """Seconds to wait after the ``failures``-th 5xx/transport failure (any count, however large)."""
+        doublings = min(max(0, failures - 1), _MAX_DOUBLINGS)
+        base = self.backoff_initial * 2.0**doublings
         return float(min(self.backoff_max, base + random.uniform(0, self.jitter)))
 
-    def gives_up_after(self, first: BaseException) -> bool:
-        """True when one failure like ``first`` already uses every attempt the policy allows."""
-        if isinstance(first, RateLimitExceeded):
-            return self.rate_limit_attempts <= 1
-        return self.attempts <= 1
+    async def call(self, attempt: Callable[[], Awaitable[T]], *, sleep: Callable[[float], Awaitable[None]],
+                   what: str = "request") -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the policy's attempts are spent.
 
-    def first_wait(self, first: BaseException) -> float:
-        """Seconds to wait after a first failure before the next attempt."""
-        return 0.0 if isinstance(first, RateLimitExceeded) else self.backoff(1)
-
-    def retrying(self, clock: Clock, prior: BaseException | None = None,
-                 sleep: Callable[[float], Awaitable[None]] | None = None) -> tenacity.AsyncRetrying:
-        """A fresh tenacity controller for one call; ``prior``: a first failure already suffered.
-
-        Callers make the first attempt without tenacity (the common case costs nothing) and enter this
-        loop only after a retryable failure, passing it as ``prior`` so that it counts.  The backoff
-        sleeps on ``clock``, or through ``sleep`` when given.
+        The first attempt runs straight away (the common case pays nothing for the policy).  After a
+        retryable failure it waits through ``sleep`` (clock seconds: the client's clock, or a stopping
+        harvest's abandonable sleep) and tries again; it logs one line per retry, naming ``what``.
+        The last failure is raised as it is.
         """
-        # Outcomes per attempt number: tenacity may call stop and wait in either order.
-        seen: dict[int, bool] = {}
-        if prior is not None:
-            seen[0] = isinstance(prior, RateLimitExceeded)
-
-        def tally(state: tenacity.RetryCallState) -> tuple[int, int]:
-            exc = state.outcome.exception() if state.outcome else None
-            seen.setdefault(state.attempt_number, isinstance(exc, RateLimitExceeded))
-            throttled = sum(seen.values())
-            return throttled, len(seen) - throttled
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            throttled, failed = tally(state)
-            if isinstance(exc, RateLimitExceeded):
-                return throttled >= self.rate_limit_attempts
-            return failed >= self.attempts
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            _, failed = tally(state)
-            if isinstance(exc, RateLimitExceeded):
-                return 0.0  # the governor holds the retry until the window resets
-            return self.backoff(failed)
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.info("retrying after %s (attempt %d)", type(exc).__name__, state.attempt_number)
-
-        return tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(is_retryable),
-            stop=stop,
-            wait=wait,
-            sleep=sleep or clock.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        throttled = failed = 0
+        while True:
+            try:
+                return await attempt()
+            except PlumError as exc:
+                if not is_retryable(exc):
+                    raise
+                if isinstance(exc, RateLimitExceeded):
+                    throttled += 1
+                    if throttled >= self.rate_limit_attempts:
+                        raise
+                    wait, tries, limit = 0.0, throttled, self.rate_limit_attempts  # the governor holds it
+                else:
+                    failed += 1
+                    if failed >= self.attempts:
+                        raise
+                    wait, tries, limit = self.backoff(failed), failed, self.attempts
+                log.info("retrying %s after %s (%d of %d tries failed), in %.1f s",
+                         what, type(exc).__name__, tries, limit, wait)
+            await sleep(wait)

@@ -6,8 +6,9 @@ hints travel in ``request.extensions["plumasync"]``::
 
     {"group": "<group key>", "lane": Lane.BULK, "max_wait": 2.0}
 
-A request without a group hint is routed by ``router(request)``; when that returns None the request is
-sent ungoverned (it is not a Plum API call).
+A request without the hint is sent ungoverned (it is not a Plum API call).  A response that paused its
+group (a 429) says until when in ``response.extensions["plumasync"]["paused_until"]``, so the layer above
+never asks the governor again.
 
 A :class:`Drain` lets a batch of requests (a harvest) stop gracefully: requests still waiting for a
 permit, or for a retry's backoff, are abandoned at once and cost nothing; requests already sent finish.
@@ -15,7 +16,7 @@ permit, or for a retry's backoff, are abandoned at once and cost nothing; reques
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -26,7 +27,16 @@ import httpx
 from .governor import Clock, Governor, Lane, parse_rate_headers
 from .governor.core.state import RateHeaders
 
-__all__ = ["EXTENSION", "Abandoned", "Drain", "GovernedTransport", "current_drain", "hints"]
+__all__ = [
+    "EXTENSION",
+    "Abandoned",
+    "ClientTransport",
+    "Drain",
+    "GovernedTransport",
+    "current_drain",
+    "hints",
+    "paused_until",
+]
 
 #: The key of ``request.extensions`` that carries plumasync's per-request hints.
 EXTENSION = "plumasync"
@@ -37,6 +47,12 @@ _NO_HEADERS = RateHeaders()
 def hints(group: str, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> dict[str, Any]:
     """The ``extensions`` entry for a governed request."""
     return {EXTENSION: {"group": group, "lane": lane, "max_wait": max_wait}}
+
+
+def paused_until(response: httpx.Response) -> float | None:
+    """Until when (clock time) the response's group is paused, as the governor recorded it; None: not paused."""
+    facts = response.extensions.get(EXTENSION)
+    return None if facts is None else facts.get("paused_until")
 
 
 class Abandoned(Exception):
@@ -105,23 +121,17 @@ class GovernedTransport(httpx.AsyncBaseTransport):
     fails without a response is observed as "status None" (the server may have counted it).
     """
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        governor: Governor,
-        router: Callable[[httpx.Request], str | None] | None = None,
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, governor: Governor) -> None:
         self.inner = inner
         self.governor = governor
-        self.router = router
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         hint = request.extensions.get(EXTENSION)
-        group = hint.get("group") if hint else (self.router(request) if self.router else None)
-        if group is None:
+        group = hint.get("group") if hint else None
+        if hint is None or group is None:
             return await self.inner.handle_async_request(request)
-        lane = Lane(hint.get("lane", Lane.INTERACTIVE)) if hint else Lane.INTERACTIVE
-        max_wait = hint.get("max_wait") if hint else None
+        lane = Lane(hint.get("lane", Lane.INTERACTIVE))
+        max_wait = hint.get("max_wait")
         drain = _DRAIN.get()
         if drain is None:
             permit = await self.governor.acquire(group, lane, max_wait)
@@ -135,8 +145,27 @@ class GovernedTransport(httpx.AsyncBaseTransport):
                 await self.governor.observe(permit, None, _NO_HEADERS)
             raise
         with anyio.CancelScope(shield=True):
-            await self.governor.observe(permit, response.status_code, parse_rate_headers(response.headers))
+            pause = await self.governor.observe(permit, response.status_code, parse_rate_headers(response.headers))
+        if response.status_code == 429 and pause is not None:
+            response.extensions[EXTENSION] = {"paused_until": pause}
         return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class ClientTransport(httpx.AsyncBaseTransport):
+    """Sends through a user's own ``httpx.AsyncClient``, so that its mounts, proxies, TLS settings and event
+    hooks apply to every request; the governed transport wraps this one.  Never closes the user's client."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # auth=None: the request already carries ours, the user's client must not add its own.
+        response = await self.client.send(request, stream=True, auth=None, follow_redirects=False)
+        return httpx.Response(response.status_code, headers=response.headers, stream=response.stream,
+                              extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the user's client belongs to the user."""

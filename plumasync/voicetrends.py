@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -28,7 +28,9 @@ import attrs
 import httpx
 
 from . import validation, wire
-from .errors import AuthenticationError, ConfigurationError, ResponseParseError
+from ._base_client import BaseClient
+from .config import CachePolicy, DateLike, Format
+from .errors import AuthenticationError, ResponseParseError
 from .governor import Lane
 from .models.voicetrends import (
     EventsReport,
@@ -42,15 +44,10 @@ from .models.voicetrends import (
 )
 from .singleflight import SingleFlight
 
-if TYPE_CHECKING:
-    from .client import PlumClient
-
-__all__ = ["CachePolicy", "CacheStats", "VoiceTrends"]
+__all__ = ["CacheStats", "VoiceTrends"]
 
 log = logging.getLogger("plumasync")
 
-DateLike = date | datetime | str | int
-Format = Literal["json", "xml"]
 R = TypeVar("R")
 TR = TypeVar("TR", bound=TrendReport)
 
@@ -58,25 +55,6 @@ TR = TypeVar("TR", bound=TrendReport)
 CREDENTIALS_TTL = 23 * 3600.0
 #: How long one worker may hold the "I am authenticating" lease before others step in.
 AUTH_LEASE_TTL = 60.0
-
-
-@attrs.frozen
-class CachePolicy:
-    """How long VoiceTrends results are kept (seconds of the client's clock).
-
-    ``past``: results whose period ended before today (in the account's time zone); ``today``: results
-    whose period includes today.  ``enabled=False`` turns the cache off; ``coalesce=False`` turns off
-    single-flight (every call then costs a request: useful only to measure what coalescing saves).
-    """
-
-    past: float = 24 * 3600.0
-    today: float = 60.0
-    enabled: bool = True
-    coalesce: bool = True
-
-    def __attrs_post_init__(self) -> None:
-        if not (self.past >= 0 and self.today >= 0):
-            raise ConfigurationError("CachePolicy durations must be >= 0")
 
 
 @attrs.define
@@ -96,9 +74,9 @@ class CacheStats:
 class VoiceTrends:
     """VoiceTrends analytics for one account (``plum.voicetrends``)."""
 
-    def __init__(self, client: PlumClient) -> None:
+    def __init__(self, client: BaseClient, *, cache: CachePolicy, timezone: str) -> None:
         self._client = client
-        self._tz = ZoneInfo(client.timezone)
+        self._tz = ZoneInfo(timezone)
         self._creds: TemporaryCredentials | None = None
         self._lock = anyio.Lock()
         scope = f"{client.groups['auth']}|{client.tool}"
@@ -106,7 +84,7 @@ class VoiceTrends:
         self._lease_name = f"vt-auth|{scope}"
         self._flights: SingleFlight[object] = SingleFlight()
         self._cache_prefix = f"vt-cache|{client.groups['data']}"
-        self.cache_policy: CachePolicy = client.cache_policy
+        self.cache_policy = cache
         self._stats = CacheStats()
         #: Number of POST /api/auth requests this client made.
         self.authentications = 0
@@ -126,8 +104,7 @@ class VoiceTrends:
         """
         self.authentications += 1
         response = await self._client.request(
-            "voicetrends", "auth", "POST", "auth", data=self._client.auth_form(), error_text=wire.vt_error_text,
-            fmt="json",
+            "voicetrends", "auth", "POST", "auth", data=self._client.auth_form(), fmt="json",
         )
         try:
             return wire.parse_credentials(response.content, "json")
@@ -206,7 +183,7 @@ class VoiceTrends:
                 try:
                     response = await self._client.request(
                         "voicetrends", "data", "GET", path, auth=httpx.BasicAuth(creds.login, creds.password),
-                        fmt=fmt, lane=lane, max_wait=max_wait, error_text=wire.vt_error_text,
+                        fmt=fmt, lane=lane, max_wait=max_wait,
                     )
                 except AuthenticationError:
                     if attempt == 2:

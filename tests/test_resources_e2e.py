@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 import anyio
 import pytest
 
-from plumasync import InvalidRequestError, PlumClient, RetryPolicy, ServerError
+from plumasync import CachePolicy, InvalidRequestError, PlumClient, RetryPolicy, ServerError
 from plumasync.models import CallLogDetail, CallLogEntry
 from plumasync.sandbox import DEFAULT_NUMBERS, SandboxConfig, SandboxServer
 from plumasync.testing import sandbox_client
-from plumasync.voicetrends import CachePolicy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -224,15 +223,15 @@ async def test_dashboards_coalesce_then_hit_the_cache_without_touching_the_gover
             stats = plum.cache_stats()
             assert (stats.hits, stats.misses, stats.coalesced) == (0, 100, 99)
 
-            sent = plum.governor.stats[data]["sent"]
+            sent = plum.governor.usage(data).sent
             assert await vt.volume(*PAST, "week", PHONE) == results[0]  # a hit
-            assert plum.governor.stats[data]["sent"] == sent
+            assert plum.governor.usage(data).sent == sent
             assert requests(server, "/api/volume/") == 1
             assert plum.cache_stats().hits == 1
 
             assert await vt.volume(*PAST, "week", PHONE, cache=False) == results[0]  # bypassed
             assert requests(server, "/api/volume/") == 2
-            assert plum.governor.stats[data]["sent"] == sent + 1
+            assert plum.governor.usage(data).sent == sent + 1
             assert await vt.volume(*PAST, "week", PHONE, format="xml") == results[0]  # another representation
             assert requests(server, "/api/volume/") == 3
             stats = plum.cache_stats()

@@ -606,7 +606,7 @@ async def test_bad_arguments_are_refused_before_any_request(
     async with client() as plum:
         with pytest.raises(ValidationError):
             await call(plum)
-        assert plum.governor.stats[plum.groups["data"]]["sent"] == 0
+        assert plum.governor.usage(plum.groups["data"]).sent == 0
     assert anything.call_count == 0
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 WORKER = """
 import anyio, json, sys, time
 from plumasync import PlumClient
-from plumasync.voicetrends import CachePolicy
+from plumasync import CachePolicy
 
 async def main() -> None:
     url, store, go = sys.argv[1], sys.argv[2], float(sys.argv[3])

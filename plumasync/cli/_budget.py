@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..client import AUTH_BUDGET, open_store
+from ..client import open_store
+from ..config import AUTH_BUDGET
 from ..governor import Budget, GroupSnapshot, SystemClock
 from ._app import app
 from ._common import (

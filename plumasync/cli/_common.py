@@ -18,7 +18,8 @@ import attrs
 import typer
 from rich.console import Console
 
-from ..client import PlumClient, check_base_url
+from ..client import PlumClient
+from ..config import check_base_url
 from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError
 from ..wire import default_timezone
 

@@ -1,6 +1,6 @@
 """The rate-limit governor: budget state (sans-I/O), clocks, stores and the async admission layer."""
 
-from .admission import Budget, Governor, GroupKey, Permit
+from .admission import Budget, Governor, GroupKey, Permit, Usage
 from .clock import Clock, FakeClock, ScaledClock, SystemClock
 from .core.headers import parse_rate_headers
 from .core.state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
@@ -26,5 +26,6 @@ __all__ = [
     "Store",
     "SystemClock",
     "Timed",
+    "Usage",
     "parse_rate_headers",
 ]

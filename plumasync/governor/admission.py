@@ -24,7 +24,7 @@ from .core.arithmetic import minimum_duration
 from .core.state import GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
 from .stores.base import MemoryStore, Store
 
-__all__ = ["Budget", "Governor", "GroupKey", "Permit"]
+__all__ = ["Budget", "Governor", "GroupKey", "Permit", "Usage"]
 
 log = logging.getLogger("plumasync")
 
@@ -79,6 +79,14 @@ class GroupKey:
         return f"{self.host}|{self.account}|{self.group}"
 
 
+@attrs.define
+class Usage:
+    """This process's own counts for one group: requests ``sent`` and ``throttled`` (429) answers."""
+
+    sent: int = 0
+    throttled: int = 0
+
+
 @attrs.frozen
 class Permit:
     """Leave to send one request; hand it back to :meth:`Governor.observe` or :meth:`Governor.cancel`."""
@@ -128,16 +136,20 @@ class Governor:
         self._last: dict[str, GroupSnapshot] = {}
         self._prefix = uuid.uuid4().hex[:12] + "-"  # unique across processes sharing a store
         self._ids = itertools.count()
-        #: Per group, this process's own counts: requests ``sent`` and ``throttled`` (429) answers.
-        self.stats: dict[str, dict[str, int]] = {}
+        self._usage: dict[str, Usage] = {}
 
     def register(self, key: GroupKey | str, budget: Budget) -> str:
         """Declare a group and its default budget; returns the key string used by the store."""
         skey = str(key)
         self._policies[skey] = budget.policy()
         self._queues.setdefault(skey, _Queue())
-        self.stats.setdefault(skey, {"sent": 0, "throttled": 0})
+        self._usage.setdefault(skey, Usage())
         return skey
+
+    def usage(self, key: str) -> Usage:
+        """This process's counts for ``key`` so far (a copy): requests sent, and 429s among them."""
+        counts = self._usage[key]
+        return Usage(counts.sent, counts.throttled)
 
     def policy(self, key: str) -> Policy:
         """The policy registered for ``key``."""
@@ -169,7 +181,7 @@ class Governor:
                         queue.lanes[lane].popleft()
                         queue.retry_at[lane] = None
                         queue.notify()
-                        self.stats[key]["sent"] += 1
+                        self._usage[key].sent += 1
                         return Permit(key=key, id=permit_id, lane=lane, policy=policy)
                     retry_at = timed.decision.retry_at
                     now = self.clock.now()
@@ -223,12 +235,16 @@ class Governor:
             await changed.wait()
             tg.cancel_scope.cancel()
 
-    async def observe(self, permit: Permit, status: int | None, headers: RateHeaders) -> None:
-        """Record the outcome of a permit's request (``status`` None: no HTTP response)."""
-        await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
+    async def observe(self, permit: Permit, status: int | None, headers: RateHeaders) -> float | None:
+        """Record the outcome of a permit's request (``status`` None: no HTTP response).
+
+        Returns until when the group is now paused (clock time), None when it is not.
+        """
+        paused_until = await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
         if status == 429:
-            self.stats[permit.key]["throttled"] += 1
+            self._usage[permit.key].throttled += 1
         self._queues[permit.key].notify()
+        return paused_until
 
     async def cancel(self, permit: Permit) -> None:
         """Give back a permit whose request was never sent."""

@@ -45,8 +45,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def observe(
         self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
-    ) -> None:
-        """Record a permit's outcome."""
+    ) -> float | None:
+        """Record a permit's outcome; return until when the group is paused (None: it is not).
+
+        The pause comes back from the same atomic step, so a 429's caller learns it without asking again.
+        """
 
     @abc.abstractmethod
     async def cancel(self, key: str, policy: Policy, permit: str) -> None:
@@ -104,8 +107,13 @@ class StateStore(Store):
 
     async def observe(
         self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
-    ) -> None:
-        await self._transact(key, policy, lambda s, now: s.observe(now, policy, permit, status, headers))
+    ) -> float | None:
+        def step(state: GroupState, now: float) -> float | None:
+            state.observe(now, policy, permit, status, headers)
+            return state.paused_until
+
+        paused_until, _ = await self._transact(key, policy, step)
+        return float(paused_until) if isinstance(paused_until, (int, float)) else None
 
     async def cancel(self, key: str, policy: Policy, permit: str) -> None:
         await self._transact(key, policy, lambda s, now: s.cancel(permit))

@@ -1,0 +1,172 @@
+"""The lower layer of :class:`~plumasync.PlumClient`: one governed, retried request, and what it needs.
+
+The resources (:mod:`plumasync.voicetrends`, :mod:`plumasync.calllogs`) are written against
+:class:`BaseClient` only: they never import the front door (:mod:`plumasync.client`) that builds them.
+:class:`BaseClient` holds the credentials, the clock, the budget store and its governor, the budget
+groups and the HTTP client, and sends requests through them: build → retry policy → governed transport →
+typed error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import ssl
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from .config import Api, Format, Tool, account_id
+from .errors import RateLimitExceeded, TransportError, error_for_status
+from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane
+from .governor.admission import Governor
+from .governor.stores.base import Store
+from .retry import RetryPolicy
+from .transport import ClientTransport, GovernedTransport, current_drain, hints, paused_until
+from .wire import error_text
+
+__all__ = ["BaseClient"]
+
+log = logging.getLogger("plumasync")
+
+_Client = TypeVar("_Client", bound="BaseClient")
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verified TLS context per process: building one costs ~30 ms, every client can share it."""
+    return httpx.create_ssl_context()
+
+
+def _http_client(governor: Governor, user: httpx.AsyncClient | None, timeout: float) -> httpx.AsyncClient:
+    """Our HTTP client: governed, sending either on its own pool or through the user's client.
+
+    A user's client is wrapped from the outside (its mounts, proxies, TLS settings and event hooks keep
+    working, and it is never closed by us), not by replacing its private transport.
+    """
+    if user is None:
+        inner: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
+            verify=_ssl_context(), limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            retries=0)
+        return httpx.AsyncClient(transport=GovernedTransport(inner, governor), timeout=timeout)
+    return httpx.AsyncClient(transport=GovernedTransport(ClientTransport(user), governor), timeout=user.timeout,
+                             headers=user.headers)
+
+
+class BaseClient:
+    """Governed requests to both Plum APIs for one account, and the state they share.
+
+    Built by :class:`~plumasync.PlumClient`, which resolves its keywords and environment first.  Budget
+    groups: VoiceTrends ``auth`` and ``data``, Call Logs ``calllogs``.
+    """
+
+    def __init__(self, *, login: str, password: str, tool: Tool, voicetrends_url: str, calllogs_url: str,
+                 format: Format, clock: Clock, store: Store, retry: RetryPolicy, budget: Budget,
+                 auth_budget: Budget, http_client: httpx.AsyncClient | None, timeout: float) -> None:
+        self._login = login
+        self._password = password
+        self.tool: Tool = tool
+        self.format: Format = format
+        self.voicetrends_url = voicetrends_url
+        self.calllogs_url = calllogs_url
+        self.clock = clock
+        self.retry_policy = retry
+        self.store = store
+        self.governor = Governor(store=store, clock=clock)
+        self.account = account_id(login)
+        vt_host = urlsplit(voicetrends_url).netloc
+        cl_host = urlsplit(calllogs_url).netloc
+        self.groups: dict[str, str] = {
+            "auth": self.governor.register(GroupKey(vt_host, self.account, "auth"), auth_budget),
+            "data": self.governor.register(GroupKey(vt_host, self.account, "data"), budget),
+            "calllogs": self.governor.register(GroupKey(cl_host, self.account, "calllogs"), budget),
+        }
+        self.http = _http_client(self.governor, http_client, timeout)
+
+    # -- credentials ----------------------------------------------------------------------------------------
+
+    def dev_auth(self) -> httpx.BasicAuth:
+        """HTTP Basic auth with the DEV login (Call Logs)."""
+        return httpx.BasicAuth(self._login, self._password)
+
+    def auth_form(self) -> dict[str, str]:
+        """The VoiceTrends authentication form (tool, login, password)."""
+        return {"tool": self.tool, "login": self._login, "password": self._password}
+
+    # -- governed requests ----------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        api: Api,
+        group: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        fmt: Format | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> httpx.Response:
+        """Send one governed, retried request and return a successful response.
+
+        ``group`` is ``"auth"``, ``"data"`` or ``"calllogs"``.  Costs one request of that group's budget
+        per attempt.  Raises the typed error of :mod:`plumasync.errors` for error statuses (after the
+        retry policy for 429, 5xx and transport errors).
+        """
+        url = (self.voicetrends_url if api == "voicetrends" else self.calllogs_url) + path.lstrip("/")
+        headers = {"Accept": "application/xml" if (fmt or self.format) == "xml" else "application/json"}
+        extensions = hints(self.groups[group], lane, max_wait)
+
+        async def attempt() -> httpx.Response:
+            request = self.http.build_request(method, url, params=params, data=data, headers=headers,
+                                              extensions=extensions)
+            try:
+                response = await self.http.send(request, auth=auth)
+            except httpx.TransportError as exc:
+                raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
+                                     method=method, url=str(request.url)) from None
+            if response.status_code >= 400:
+                error = error_for_status(method=method, url=str(request.url), status=response.status_code,
+                                         error=error_text(response.content))
+                if isinstance(error, RateLimitExceeded):
+                    error.retry_at = paused_until(response)  # recorded by the transport with the 429
+                raise error
+            return response
+
+        drain = current_drain()  # a stopping harvest abandons its retries instead of waiting for them
+        sleep = self.clock.sleep if drain is None else functools.partial(drain.sleep, self.clock)
+        return await self.retry_policy.call(attempt, sleep=sleep, what=f"{method} {url}")
+
+    # -- state and lifecycle --------------------------------------------------------------------------------
+
+    def budget_snapshot(self) -> dict[str, GroupSnapshot]:
+        """Each budget group's state (limit, remaining, reset_at, in_flight, waiters), keyed by group name.
+
+        Exact for the in-memory store; for shared stores, the state as of the last
+        :meth:`fetch_budget_snapshot`.  Costs no request.
+        """
+        snaps = self.governor.snapshot_nowait()
+        return {name: snaps[key] for name, key in self.groups.items() if key in snaps}
+
+    async def fetch_budget_snapshot(self) -> dict[str, GroupSnapshot]:
+        """Each group's state read from the store (shared stores included).  Costs no request."""
+        snaps = await self.governor.snapshot()
+        return {name: snaps[key] for name, key in self.groups.items()}
+
+    async def aclose(self) -> None:
+        """Close our HTTP client (never a client the user passed in) and the store."""
+        await self.http.aclose()
+        await self.store.aclose()
+
+    async def __aenter__(self: _Client) -> _Client:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
