@@ -41,8 +41,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from plumasync import Budget
-from plumasync.governor import Lane, MemoryStore, RateHeaders, ScaledClock, Store, SystemClock
+from plumasync import Budget, ScaledClock, SystemClock
+from plumasync.governor import Lane, MemoryStore, RateHeaders, Store
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 from .common import table

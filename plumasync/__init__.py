@@ -4,10 +4,13 @@ Every request is admitted by a rate-limit governor that keeps within Plum's budg
 and 15 authentications per 15-minute window) while finishing work as fast as the windows allow.
 """
 
-from .calllogs import RetentionWarning
+from importlib import metadata as _metadata
+
+from .calllogs import LogListing, RetentionWarning
 from .client import PlumClient
 from .config import CachePolicy
 from .errors import (
+    Abandoned,
     APIError,
     AuthenticationError,
     ConfigurationError,
@@ -19,30 +22,46 @@ from .errors import (
     RateLimitExceeded,
     ResponseParseError,
     ServerError,
+    StoreBusyError,
     TransportError,
     ValidationError,
 )
-from .governor import Budget, FakeClock, GroupSnapshot, Lane, ScaledClock, SystemClock
+from .governor import Budget, GroupKey, GroupSnapshot, Lane, Usage
+from .governor.clock import Clock, FakeClock, ScaledClock, SystemClock
+from .harvest import Harvest, HarvestProgress, HarvestSummary
 from .retry import RetryPolicy
-from .transport import GovernedTransport
+from .sinks import HarvestedLog
+from .transport import Drain, GovernedTransport
 from .voicetrends import CacheStats
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("plumasync")  # written once, in pyproject.toml
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "APIError",
+    "Abandoned",
     "AuthenticationError",
     "Budget",
     "CachePolicy",
     "CacheStats",
+    "Clock",
     "ConfigurationError",
+    "Drain",
     "FailureStatusError",
     "FakeClock",
     "GovernedTransport",
+    "GroupKey",
     "GroupSnapshot",
+    "Harvest",
     "HarvestError",
+    "HarvestProgress",
+    "HarvestSummary",
+    "HarvestedLog",
     "InvalidRequestError",
     "Lane",
+    "LogListing",
     "MethodNotAllowedError",
     "PlumClient",
     "PlumError",
@@ -52,8 +71,10 @@ __all__ = [
     "RetryPolicy",
     "ScaledClock",
     "ServerError",
+    "StoreBusyError",
     "SystemClock",
     "TransportError",
+    "Usage",
     "ValidationError",
     "__version__",
 ]

@@ -21,8 +21,9 @@ import httpx
 
 from .config import Api, Format, Tool, account_id
 from .errors import RateLimitExceeded, TransportError, error_for_status
-from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane
+from .governor import Budget, GroupKey, GroupSnapshot, Lane
 from .governor.admission import Governor
+from .governor.clock import Clock
 from .governor.stores.base import Store
 from .retry import RetryPolicy
 from .transport import ClientTransport, GovernedTransport, current_drain, hints, paused_until

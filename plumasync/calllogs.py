@@ -19,7 +19,8 @@ import attrs
 from . import validation, wire
 from ._base_client import BaseClient
 from .config import Format, TimeLike
-from .governor import Clock, Lane, Usage
+from .governor import Lane, Usage
+from .governor.clock import Clock
 from .harvest import Harvest
 from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .models.loglines import ErrorPage, SessionPage

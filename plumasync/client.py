@@ -22,7 +22,8 @@ from .config import (
     check_base_url,
 )
 from .errors import ConfigurationError
-from .governor import Budget, Clock, SystemClock
+from .governor import Budget
+from .governor.clock import Clock, SystemClock
 from .governor.stores.base import MemoryStore, Store
 from .retry import RetryPolicy
 from .voicetrends import CacheStats, VoiceTrends

@@ -8,6 +8,8 @@
     ├── ResponseParseError            a body that could not be parsed into the documented shape
     ├── TransportError                the request never got an HTTP answer (connect, read, dropped)
     ├── HarvestError                  a harvest item that still failed after every retry
+    ├── Abandoned                     a request of a stopping Drain, never sent (it cost nothing)
+    ├── StoreBusyError                the budget store stayed locked past its timeout (also a TimeoutError)
     └── APIError                      the API answered with an error
         ├── InvalidRequestError       400: supplied data improperly formatted or invalid
         ├── AuthenticationError       401: credentials invalid or the account is inactive
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "APIError",
+    "Abandoned",
     "AuthenticationError",
     "ConfigurationError",
     "FailureStatusError",
@@ -34,6 +37,7 @@ __all__ = [
     "RateLimitExceeded",
     "ResponseParseError",
     "ServerError",
+    "StoreBusyError",
     "TransportError",
     "ValidationError",
     "error_for_status",
@@ -80,6 +84,15 @@ class HarvestError(PlumError):
         super().__init__(message)
         self.log_id = log_id
         self.cause = cause
+
+
+class Abandoned(PlumError):
+    """A request of a stopping :class:`~plumasync.transport.Drain` that was never sent (it cost no budget)
+    and never will be."""
+
+
+class StoreBusyError(PlumError, TimeoutError):
+    """The budget store stayed locked by other processes for longer than its ``timeout``."""
 
 
 class APIError(PlumError):

@@ -32,11 +32,12 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .config import Format, TimeLike
-from .errors import ConfigurationError, HarvestError, PlumError
-from .governor import Clock, Lane, Usage
+from .errors import Abandoned, ConfigurationError, HarvestError, PlumError
+from .governor import Lane, Usage
+from .governor.clock import Clock
 from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .sinks import HarvestedLog, Sink, open_sink
-from .transport import Abandoned, Drain
+from .transport import Drain
 
 __all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
 

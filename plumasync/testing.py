@@ -1,9 +1,12 @@
-"""Helpers for tests, users' tests included: fake and scaled clocks, and a client for the sandbox.
+"""Helpers for tests, users' tests included: a client for the sandbox and the window arithmetic.
+
+The clocks (``FakeClock``, ``ScaledClock``) are imported from :mod:`plumasync` itself.
 
 ::
 
     from plumasync.sandbox import SandboxConfig, SandboxServer
-    from plumasync.testing import ScaledClock, sandbox_client
+    from plumasync import ScaledClock
+    from plumasync.testing import sandbox_client
 
     clock = ScaledClock(100)                    # 15-minute windows pass in 9 s
     with SandboxServer(SandboxConfig(clock=clock)) as server:
@@ -17,13 +20,10 @@ import math
 from typing import Any
 
 from .client import PlumClient
-from .governor.clock import Clock, FakeClock, ScaledClock, SystemClock
+from .governor.clock import Clock
 from .governor.core.arithmetic import minimum_duration, until_reset, windows_needed
 
 __all__ = [
-    "FakeClock",
-    "ScaledClock",
-    "SystemClock",
     "enter_window",
     "minimum_duration",
     "sandbox_client",

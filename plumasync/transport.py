@@ -24,12 +24,13 @@ from typing import Any
 import anyio
 import httpx
 
-from .governor import Clock, Governor, Lane, parse_rate_headers
+from .errors import Abandoned
+from .governor import Governor, Lane, parse_rate_headers
+from .governor.clock import Clock
 from .governor.core.state import RateHeaders
 
 __all__ = [
     "EXTENSION",
-    "Abandoned",
     "ClientTransport",
     "Drain",
     "GovernedTransport",
@@ -53,10 +54,6 @@ def paused_until(response: httpx.Response) -> float | None:
     """Until when (clock time) the response's group is paused, as the governor recorded it; None: not paused."""
     facts = response.extensions.get(EXTENSION)
     return None if facts is None else facts.get("paused_until")
-
-
-class Abandoned(Exception):
-    """A request of a stopping :class:`Drain` that was never sent (it cost no budget) and never will be."""
 
 
 class Drain:

@@ -8,7 +8,7 @@ from email.utils import formatdate
 
 import httpx
 
-from plumasync.governor import FakeClock
+from plumasync import FakeClock
 
 
 class FixedWindowServer:

@@ -109,7 +109,7 @@ def run_workers(store: str, *, processes: int = 4, per_worker: int = 20, kill_on
 
     The sandbox runs in this process (uvicorn thread) on a ScaledClock shared with the workers.
     """
-    from plumasync.governor import ScaledClock
+    from plumasync import ScaledClock
     from plumasync.sandbox import SandboxConfig, SandboxServer
     from plumasync.testing import start_time_in_window
 
@@ -202,9 +202,8 @@ async def _work(cfg: dict[str, Any]) -> dict[str, Any]:
     import anyio.to_thread
     import httpx
 
-    from plumasync import Budget, PlumClient
+    from plumasync import Budget, PlumClient, ScaledClock
     from plumasync.errors import PlumError
-    from plumasync.governor import ScaledClock
 
     logging.getLogger("plumasync").setLevel(logging.ERROR)  # every waiter warns of the long waits
     clock = ScaledClock(**cfg["clock"])

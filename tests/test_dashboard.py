@@ -8,11 +8,11 @@ import statistics
 import anyio
 import pytest
 
-from plumasync import Budget, RateLimitExceeded
+from plumasync import Budget, RateLimitExceeded, ScaledClock
 from plumasync.export import to_pandas, to_polars
 from plumasync.governor import Lane
 from plumasync.sandbox import SandboxConfig, SandboxServer
-from plumasync.testing import ScaledClock, enter_window, sandbox_client
+from plumasync.testing import enter_window, sandbox_client
 
 pytestmark = pytest.mark.anyio
 

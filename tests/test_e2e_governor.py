@@ -9,9 +9,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from plumasync import Budget
+from plumasync import Budget, ScaledClock
 from plumasync.sandbox import SandboxConfig, SandboxServer
-from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client, until_reset
+from plumasync.testing import enter_window, minimum_duration, sandbox_client, until_reset
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 

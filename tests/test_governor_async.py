@@ -10,9 +10,8 @@ import httpx
 import pytest
 from fakes import FixedWindowServer
 
-from plumasync import Budget, PlumClient, RateLimitExceeded, RetryPolicy, ServerError
-from plumasync.governor import FakeClock, Lane
-from plumasync.transport import Abandoned, Drain
+from plumasync import Abandoned, Budget, Drain, FakeClock, PlumClient, RateLimitExceeded, RetryPolicy, ServerError
+from plumasync.governor import Lane
 
 pytestmark = pytest.mark.anyio
 

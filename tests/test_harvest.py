@@ -9,10 +9,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from plumasync import Budget, ConfigurationError, RetryPolicy, ValidationError
+from plumasync import Budget, ConfigurationError, RetryPolicy, ScaledClock, ValidationError
 from plumasync.sandbox import SandboxConfig, SandboxServer
 from plumasync.sinks import JSONLSink, SQLiteSink
-from plumasync.testing import ScaledClock, enter_window, minimum_duration, sandbox_client, until_reset
+from plumasync.testing import enter_window, minimum_duration, sandbox_client, until_reset
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 

@@ -21,8 +21,8 @@ import anyio
 import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer, run_workers, t_min
 
-from plumasync import Budget
-from plumasync.governor import FakeClock, GroupState, Lane, MemoryStore, Policy, RateHeaders, SystemClock
+from plumasync import Budget, FakeClock, SystemClock
+from plumasync.governor import GroupState, Lane, MemoryStore, Policy, RateHeaders
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=REDIS_SKIP_REASON)
 pytest.importorskip("redis", reason="the redis package is not installed (pip install 'plumasync[redis]')")

@@ -14,9 +14,9 @@ import anyio
 import pytest
 from store_worker import run_workers, t_min
 
-from plumasync import Budget
+from plumasync import Budget, FakeClock
 from plumasync.errors import ConfigurationError
-from plumasync.governor import FakeClock, Lane, Mode, Policy, RateHeaders
+from plumasync.governor import Lane, Mode, Policy, RateHeaders
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 POLICY = Budget(limit=10, window=900.0, reserve=2, margin=1.0).policy()
@@ -194,7 +194,8 @@ def test_concurrent_acquires_from_processes_never_exceed_remaining(db: Path) -> 
     anyio.run(prepare)
     script = textwrap.dedent(f"""
         import anyio, sys
-        from plumasync.governor import FakeClock, Lane, Policy
+        from plumasync import FakeClock
+        from plumasync.governor import Lane, Policy
         from plumasync.governor.stores.sqlite import SQLiteStore
         async def main():
             store = SQLiteStore({str(db)!r}, clock=FakeClock({T0!r}))

@@ -14,7 +14,8 @@ from rich.text import Text
 
 from ..client import open_store
 from ..config import AUTH_BUDGET
-from ..governor import Budget, GroupSnapshot, SystemClock
+from ..governor import Budget, GroupSnapshot
+from ..governor.clock import SystemClock
 from ._app import app
 from ._common import (
     EXIT_CODES_HELP,

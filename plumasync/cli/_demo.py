@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..governor import Budget, ScaledClock
+from ..governor import Budget
+from ..governor.clock import ScaledClock
 from ..governor.core.arithmetic import minimum_duration, until_reset
 from ..governor.core.state import bulk_reserve
 from ..sandbox import SandboxConfig, SandboxServer

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..governor import ScaledClock
+from ..governor.clock import ScaledClock
 from ..sandbox import SandboxConfig, serve
 from ..sandbox.server import check_loopback
 from ._app import app

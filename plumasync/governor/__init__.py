@@ -1,16 +1,16 @@
-"""The rate-limit governor: budget state (sans-I/O), clocks, stores and the async admission layer."""
+"""The rate-limit governor: the pure core, the stores and the async admission layer.
+
+The clocks it runs on live in :mod:`plumasync.governor.clock` and are exported by :mod:`plumasync`.
+"""
 
 from .admission import Budget, Governor, GroupKey, Permit, Usage
-from .clock import Clock, FakeClock, ScaledClock, SystemClock
 from .core.headers import parse_rate_headers
 from .core.state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
 from .stores.base import MemoryStore, StateStore, Store, Timed
 
 __all__ = [
     "Budget",
-    "Clock",
     "Decision",
-    "FakeClock",
     "Governor",
     "GroupKey",
     "GroupSnapshot",
@@ -21,10 +21,8 @@ __all__ = [
     "Permit",
     "Policy",
     "RateHeaders",
-    "ScaledClock",
     "StateStore",
     "Store",
-    "SystemClock",
     "Timed",
     "Usage",
     "parse_rate_headers",

@@ -44,7 +44,7 @@ XML shapes (all VoiceTrends documents and Call Logs successes start with ``<?xml
 from __future__ import annotations
 
 from .app import DroppedConnection, SandboxApp
-from .config import DEFAULT_LIMITS, DEFAULT_NUMBERS, GROUPS, SandboxClock, SandboxConfig, WallClock
+from .config import DEFAULT_LIMITS, DEFAULT_NUMBERS, GROUPS, SandboxClock, SandboxConfig
 from .data import LOG_ID_BASE, CallData, CallRecord
 from .server import SandboxServer, serve
 from .state import Recorder, RequestRecord
@@ -65,6 +65,5 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "Trends",
-    "WallClock",
     "serve",
 ]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+from ..governor.clock import SystemClock
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -19,7 +20,6 @@ __all__ = [
     "GROUPS",
     "SandboxClock",
     "SandboxConfig",
-    "WallClock",
 ]
 
 #: The rate-limit groups the sandbox counts in.
@@ -45,17 +45,6 @@ class SandboxClock(Protocol):
         ...
 
 
-class WallClock:
-    """The default clock: real wall time (``time.time``)."""
-
-    def now(self) -> float:
-        """Current wall time in Unix seconds."""
-        return time.time()
-
-    def __repr__(self) -> str:
-        return "WallClock()"
-
-
 def _default_accounts() -> dict[str, str]:
     return {"demo": "demo-password"}
 
@@ -74,7 +63,7 @@ class SandboxConfig:
     #: Seed of all generated data (same seed → byte-identical bodies).
     seed: int = 0
     #: Any object with ``now() -> float``; share it with the client to compress time.
-    clock: SandboxClock = field(default_factory=WallClock)
+    clock: SandboxClock = field(default_factory=SystemClock)
     #: Offset of the server clock from ``clock`` (seconds).
     skew: float = 0.0
     #: Per-group ``(limit, window)`` overrides; groups "auth", "data", "calllogs"; integer windows.

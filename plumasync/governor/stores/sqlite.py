@@ -53,12 +53,12 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import anyio.to_thread
 
-from ...errors import ConfigurationError, PlumError
+from ...errors import ConfigurationError, StoreBusyError
 from ..clock import Clock, SystemClock
 from ..core.state import GroupState, Policy
 from .base import StateStore
 
-__all__ = ["SQLiteStore", "StoreBusyError"]
+__all__ = ["SQLiteStore"]
 
 log = logging.getLogger("plumasync")
 
@@ -70,10 +70,6 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
 )
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
-
-
-class StoreBusyError(PlumError, TimeoutError):
-    """The SQLite store stayed locked by other processes for longer than its ``timeout``."""
 
 
 class _Busy(Exception):

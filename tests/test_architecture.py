@@ -1,0 +1,128 @@
+"""The package's shape: no import circle (hidden or not), every module importable alone.
+
+See docs/architecture.md for the layers these checks keep apart."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "plumasync"
+ROOT = PACKAGE.parent
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _resolve(module: str, node: ast.ImportFrom | ast.Import, is_package: bool) -> list[str]:
+    """The plumasync modules one import statement names (submodules included when imported by name)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name.startswith("plumasync")]
+    if node.level:
+        base = module.split(".")
+        base = base if is_package else base[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if not target.startswith("plumasync"):
+        return []
+    names = [target]
+    for alias in node.names:
+        if f"{target}.{alias.name}" in MODULES:
+            names.append(f"{target}.{alias.name}")
+    return names
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every import between plumasync modules, wherever it is written: module level, inside a function,
+    under ``if TYPE_CHECKING`` (a circle hidden there is still a circle in the design)."""
+    graph: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                edges.update(t for t in _resolve(module, node, path.name == "__init__.py") if t in MODULES)
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), each a circle of imports.
+
+    A package importing its own submodules (``plumasync.governor`` → ``plumasync.governor.clock``) is
+    how re-exports work, not a circle: edges from a package ``__init__`` into its own subtree are left out.
+    """
+    def inward(src: str, dst: str) -> bool:
+        return MODULES[src].name == "__init__.py" and dst.startswith(src + ".")
+
+    edges = {m: {d for d in ds if not inward(m, d)} for m, ds in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_import_graph_has_no_circle() -> None:
+    assert _circles(import_graph()) == []
+
+
+def test_the_circle_check_can_fail() -> None:
+    graph = import_graph()
+    graph["plumasync.errors"] = graph["plumasync.errors"] | {"plumasync.client"}  # errors → client → ... → errors
+    assert any("plumasync.errors" in c and "plumasync.client" in c for c in _circles(graph))
+
+
+def test_the_resources_never_import_the_front_door() -> None:
+    graph = import_graph()
+    for module in ("plumasync.calllogs", "plumasync.voicetrends", "plumasync.harvest", "plumasync._base_client"):
+        assert "plumasync.client" not in graph[module], module
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if not m.endswith("__main__")])
+def test_every_module_imports_alone(module: str) -> None:
+    """In a fresh interpreter, with nothing imported before it: import order can hide a circle."""
+    if module == "plumasync.governor.stores.redis":
+        pytest.importorskip("redis")
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
