@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .envelope import Format
 from .errors import ConfigurationError
 from .governor.admission import Budget
 
@@ -40,8 +41,6 @@ AUTH_BUDGET = Budget(limit=15, window=900.0, reserve=0)
 Api = Literal["voicetrends", "calllogs"]
 #: The VoiceTrends tool whose login authenticates.
 Tool = Literal["dev", "insight", "fuseplus"]
-#: The body format asked of the server (both APIs speak both).
-Format = Literal["json", "xml"]
 #: A Call Logs instant: an aware datetime, a date (its midnight UTC) or Unix seconds.
 TimeLike = datetime | date | int | float
 #: A VoiceTrends day: a date, a datetime (its date), ``"YYYYMMDD"`` or an int of that form.

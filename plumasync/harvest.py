@@ -38,6 +38,7 @@ from .governor.clock import Clock
 from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .sinks import HarvestedLog, Sink, open_sink
 from .transport import Drain
+from .validation import MAX_PAGE_SIZE
 
 __all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
 
@@ -135,7 +136,7 @@ class Harvest:
 
     def __init__(self, calllogs: CallLogSource, start: TimeLike, end: TimeLike, *, number: str | None = None,
                  concurrency: int = 8, sink: Sink | str | os.PathLike[str] | None = None,
-                 jsonl: str | os.PathLike[str] | None = None, page_size: int = 10_000,
+                 jsonl: str | os.PathLike[str] | None = None, page_size: int = MAX_PAGE_SIZE,
                  format: Format | None = None) -> None:
         self._calllogs = calllogs
         if format not in (None, "json", "xml"):
