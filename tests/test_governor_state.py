@@ -92,7 +92,7 @@ def test_skew_is_handled_through_the_date_header(skew: float) -> None:
     assert grant(s, RESET - skew + POLICY.margin) is not None
 
 
-def test_offset_estimate_tightens_and_restarts_when_the_server_clock_moves() -> None:
+def test_offset_estimate_tightens_and_restarts_when_two_dates_say_the_server_clock_moved() -> None:
     s = GroupState.new(POLICY)
     # Date is floored: a response received at local 100.9 with Date 100 says offset >= -0.9
     p = grant(s, T0 + 100.8)
@@ -105,7 +105,11 @@ def test_offset_estimate_tightens_and_restarts_when_the_server_clock_moves() -> 
     assert s.offset == pytest.approx(0.0)
     p = grant(s, T0 + 103.0)
     assert p
-    s.observe(T0 + 103.1, POLICY, p, 200, hdr(7, date=T0 + 93))  # server clock jumped back 10 s
+    s.observe(T0 + 103.1, POLICY, p, 200, hdr(7, date=T0 + 93))  # server clock jumped back 10 s ...
+    assert s.offset == pytest.approx(0.0)  # ... one Date alone is doubted
+    p = grant(s, T0 + 104.0)
+    assert p
+    s.observe(T0 + 104.1, POLICY, p, 200, hdr(6, date=T0 + 94))  # a second one agrees: believed
     assert s.offset == pytest.approx(-10.1)
 
 
