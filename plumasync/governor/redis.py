@@ -5,19 +5,24 @@
 
 How it works
 ------------
-* **Atomic in Redis.**  Admission (:meth:`RedisStore.acquire`), header observation, cancel and snapshot
-  each run as one Lua script inside Redis: a faithful port of
-  :class:`~plumasync.governor.state.GroupState` (:mod:`plumasync.governor.redis_lua`), keeping the same
-  JSON document ``GroupState.to_json()`` would.  No lock, no round trip between read and write.
-* **Redis' time.**  The scripts read ``TIME`` on the Redis server, so hosts whose clocks disagree still
+* **One rule set.**  Admission (:meth:`RedisStore.acquire`), header observation, cancel and snapshot
+  each load the group's JSON document (``GroupState.to_json()``, as the SQLite store keeps it), apply
+  the pure :class:`~plumasync.governor.state.GroupState` transition in Python and write it back under
+  optimistic ``WATCH``/``MULTI``: a write by another process in between aborts the ``EXEC`` and the
+  transition runs again on the new state.  Memory, SQLite and Redis therefore decide identically (a
+  randomized replay test checks it).  Only shared values and leases use a tiny Lua script.
+* **Redis' time.**  Each transition reads ``TIME`` on the Redis server, so hosts whose clocks disagree still
   agree on the budget (every answer carries Redis' ``now``; the governor turns ``retry_at`` into a
   duration on its own clock).  Exception: a store built with a clock that is not a
   :class:`~plumasync.governor.clock.SystemClock` (a ``ScaledClock`` compressing 15-minute windows into
-  seconds, a ``FakeClock``) passes that clock's ``now`` to the scripts instead.
+  seconds, a ``FakeClock``) uses that clock's ``now`` instead.
+* **Garbage.**  A state key that does not hold a group document is reset (one WARNING), never an
+  exception for the caller.
 * **Keys.**  One key per budget group, ``plumasync:{<host|account|group>}:state``, hash-tagged so that a
-  Redis Cluster keeps it in one slot; its TTL (two windows and a minute, refreshed on every write)
-  outlives any reset it records.  Shared values live in ``plumasync:value:<name>``, leases in
-  ``plumasync:lease:<name>`` (claim and release are owner-checked Lua scripts).  Values and leases
+  Redis Cluster keeps it in one slot (pass a ``RedisCluster`` client); its TTL (two windows and a
+  minute, refreshed on every write) outlives any reset it records.  Shared values live in
+  ``plumasync:value:<name>``, leases in ``plumasync:lease:<name>`` (claim and release are owner-checked Lua
+  scripts).  Values and leases
   expire by the store's clock (checked in the script) and, as a backstop, by Redis' own TTL.
 * **Crashed holders.**  As in ``GroupState``: a permit older than one window is dropped, so a process
   killed while holding permits holds the budget for at most one window.
@@ -28,7 +33,9 @@ A connection error or timeout never crashes the caller and never loops on Redis:
 
 1. The store logs **one WARNING** (per outage) on the ``plumasync`` logger and falls back to an
    in-process budget (a :class:`~plumasync.governor.store.MemoryStore`) of ``limit // expected_workers``
-   requests per window for each group (``expected_workers`` defaults to 4; set it in the URL,
+   requests per window for each group, starting from the last state it read from Redis: the share of
+   what that window had left (or, without headers, the admissions already logged) is all it may spend
+   until the server's reset (``expected_workers`` defaults to 4; set it in the URL,
    ``redis://host:6379/0?expected_workers=8``, or the constructor).  The fallback ignores the
    server's ``Remaining`` (every worker would believe it may spend all of it) and holds each group to
    a sliding log of that share: with at most ``expected_workers`` processes, the account never sees
@@ -50,6 +57,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -59,8 +67,8 @@ import anyio
 from ..errors import ConfigurationError
 from .clock import Clock, SystemClock
 from .redis_lua import SCRIPT
-from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
-from .store import MemoryStore, Store, Timed
+from .state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
+from .store import MemoryStore, StateStore, Timed, dump_state, load_state
 
 try:
     import redis.asyncio as aioredis
@@ -68,6 +76,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the Redis store needs the redis package: pip install 'plumasync[redis]'") from exc
 
@@ -92,7 +101,7 @@ def _float(raw: Any) -> float:
     return float(raw.decode() if isinstance(raw, bytes) else raw)
 
 
-class RedisStore(Store):
+class RedisStore(StateStore):
     """Budget state, shared values and leases in Redis, shared by every process on every host.
 
     ``client`` is a ``redis.asyncio.Redis``; :meth:`from_url` builds one with short timeouts and no
@@ -125,6 +134,8 @@ class RedisStore(Store):
         self._next_probe = 0.0
         self._probing = False
         self._absorbed: dict[str, float] = {}
+        self._last: dict[str, GroupState] = {}  # the last state read from Redis per group
+        self._seeded: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> RedisStore:
@@ -174,10 +185,40 @@ class RedisStore(Store):
             seconds = max(float(real(seconds)), 0.001)
         return max(1, math.ceil(seconds * 1000))
 
-    def _group_args(self, op: str, policy: Policy) -> list[str]:
-        ttl = self._ttl_ms(2 * policy.window + 60.0)
-        return [op, self._now_arg(), str(policy.limit), repr(float(policy.window)), str(policy.reserve),
-                repr(float(policy.margin)), str(ttl)]
+    def _ttl_for(self, policy: Policy, state: GroupState) -> int:
+        """Backstop TTL of a group key: two windows (the longer of configured and learned) and a minute."""
+        return self._ttl_ms(2 * max(policy.window, state.window) + 60.0)
+
+    async def _redis_now(self, pipe: Any) -> float:
+        if not self._server_time:
+            return float(self.clock.now())
+        sec, usec = await pipe.time()
+        return float(sec) + float(usec) / 1_000_000
+
+    async def _transact_once(self, key: str, policy: Policy,
+                             fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
+        skey = self.state_key(key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(skey)
+                    raw = await pipe.get(skey)
+                    now = await self._redis_now(pipe)
+                    state = load_state(raw, policy, key)
+                    result = fn(state, now)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(skey, dump_state(state), px=self._ttl_for(policy, state))
+                    await pipe.execute()
+                except WatchError:
+                    await anyio.sleep(random.uniform(0, 0.0005))  # another process wrote first: again
+                    continue
+                self._last[key] = state
+                return result, now
+
+    async def _transact(self, key: str, policy: Policy,
+                        fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        return await self._call(lambda: self._transact_once(key, policy, fn))
 
     # -- Redis or the fallback ------------------------------------------------------------------------
 
@@ -206,6 +247,7 @@ class RedisStore(Store):
         self._next_probe = self.clock.now() + self.fallback_retry
         if not self._down:
             self._down = True
+            self._seeded.clear()  # each outage starts from the last state read before it
             log.warning("Redis store %s is unreachable (%s): falling back to an in-process budget of "
                         "limit // %d per group; retrying Redis every %g s", self._name, type(exc).__name__,
                         self.expected_workers, self.fallback_retry)
@@ -230,7 +272,7 @@ class RedisStore(Store):
     async def _absorb_fallback(self) -> None:
         """Tell Redis about the requests the fallback admitted during the outage (each one once)."""
         for key, policy in list(self._fallback_policies.items()):
-            state = self._fallback._states.get(key)
+            state = self._fallback.state(key)
             if state is None:
                 continue
             done = self._absorbed.get(key, -math.inf)
@@ -238,9 +280,36 @@ class RedisStore(Store):
             times = [t for t in state.log if t > max(done, now - policy.window - policy.margin)]
             if not times:
                 continue
-            args = [*self._group_args("absorb", policy), *(repr(t) for t in times)]
-            await self._script(keys=[self.state_key(key)], args=args)
+            await self._transact_once(key, policy, _absorber(times))
             self._absorbed[key] = max(times)
+
+    def _seed_fallback(self, key: str, policy: Policy) -> Policy:
+        """The fallback's policy for ``key``, its state seeded (once per outage) from the last Redis read.
+
+        What the window has left is split between ``expected_workers``: this process may spend its share
+        of that, not a fresh share of the whole limit, until the server's reset.
+        """
+        fb = self._fb_policy(key, policy)
+        if key in self._seeded:
+            return fb
+        self._seeded.add(key)
+        last = self._last.get(key)
+        now = self.clock.now()
+        if last is None or self._fallback.state(key) is not None:
+            return fb
+        seed = GroupState.new(fb)
+        seed.mode = Mode.HEADERLESS.value
+        seed.window = last.window if last.learned else fb.window
+        if last.mode == Mode.HEADERS.value and last.remaining is not None and last.reset_local is not None \
+                and last.reset_local + policy.margin > now:
+            left = max(0, last.remaining - len(last.permits)) // self.expected_workers
+            # Spent places expire from the sliding log exactly at the server's reset.
+            seed.log = [last.reset_local - seed.window] * max(0, fb.limit - left)
+        elif last.mode == Mode.HEADERLESS.value:
+            seed.log = sorted(t for t in last.log if t > now - last.window)[-fb.limit:]
+        self._fallback.put(key, seed)
+        self._absorbed[key] = max([*seed.log, self._absorbed.get(key, -math.inf)])
+        return fb
 
     def fallback_policy(self, policy: Policy) -> Policy:
         """The share of ``policy`` one process may use while Redis is unreachable."""
@@ -262,34 +331,29 @@ class RedisStore(Store):
     # -- the governor's transitions --------------------------------------------------------------------
 
     async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
-        """One Lua script: grant ``permit`` or say when to ask again."""
-        args = [*self._group_args("acquire", policy), Lane(lane).value, permit]
+        """One WATCH/MULTI transaction: grant ``permit`` or say when to ask again."""
         try:
-            raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            decision, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
         except _Down:
-            timed = await self._fallback.acquire(key, self._fb_policy(key, policy), lane, permit)
+            timed = await self._fallback.acquire(key, self._seed_fallback(key, policy), lane, permit)
             if timed.decision.granted:
                 self._fallback_permits.add(permit)
             return timed
-        granted, retry_at, now = raw
-        retry = None if retry_at in (b"", "") else _float(retry_at)
-        return Timed(Decision(bool(int(granted)), retry), _float(now))
+        assert isinstance(decision, Decision)
+        return Timed(decision, now)
 
     async def observe(self, key: str, policy: Policy, permit: str, status: int | None,
                       headers: RateHeaders) -> None:
-        """One Lua script: record the permit's outcome and the response's rate-limit headers."""
+        """Record the permit's outcome and the response's rate-limit headers."""
         if permit in self._fallback_permits:
             self._fallback_permits.discard(permit)
             # The fallback holds each process to its share: it does not trust the server's Remaining.
-            await self._fallback.observe(key, self._fb_policy(key, policy), permit, status, RateHeaders())
+            fb_headers = RateHeaders(retry_after=headers.retry_after, retry_at=headers.retry_at, date=headers.date)
+            await self._fallback.observe(key, self._seed_fallback(key, policy), permit, status, fb_headers)
             if self._down:
                 return
-        args = [*self._group_args("observe", policy), permit, "" if status is None else str(int(status)),
-                "" if headers.limit is None else str(int(headers.limit)),
-                "" if headers.remaining is None else str(int(headers.remaining)),
-                _opt(headers.reset), _opt(headers.date)]
         try:
-            await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            await self._transact(key, policy, lambda s, now: s.observe(now, policy, permit, status, headers))
         except _Down:
             return  # Redis drops the permit after one window
 
@@ -297,33 +361,22 @@ class RedisStore(Store):
         """Give back a permit that was never used."""
         if permit in self._fallback_permits:
             self._fallback_permits.discard(permit)
-            await self._fallback.cancel(key, self._fb_policy(key, policy), permit)
+            await self._fallback.cancel(key, self._seed_fallback(key, policy), permit)
             return
-        args = [*self._group_args("cancel", policy), permit]
         try:
-            await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            await self._transact(key, policy, lambda s, now: s.cancel(permit))
         except _Down:
             return
 
     async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
         """The group as Redis (or, while it is unreachable, the fallback) sees it now."""
         group = key.rsplit("|", 1)[-1]
-        args = self._group_args("snapshot", policy)
         try:
-            raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            snap, _ = await self._transact(key, policy, lambda s, now: s.snapshot(now, policy, group, waiters))
         except _Down:
-            return await self._fallback.snapshot(key, self._fb_policy(key, policy), waiters)
-        doc = json.loads(raw[0])
-        return GroupSnapshot(
-            group=group, mode=doc["mode"], limit=int(doc["limit"]), window=float(doc["window"]),
-            remaining=None if doc["remaining"] is None else int(doc["remaining"]),
-            available=None if doc["available"] is None else int(doc["available"]),
-            in_flight=int(doc["in_flight"]),
-            reset_at=None if doc["reset_at"] is None else float(doc["reset_at"]),
-            paused_until=None if doc["paused_until"] is None else float(doc["paused_until"]),
-            contended=bool(doc["contended"]), admitted=int(doc["admitted"]), throttled=int(doc["throttled"]),
-            waiters=waiters,
-        )
+            return await self._fallback.snapshot(key, self._seed_fallback(key, policy), waiters)
+        assert isinstance(snap, GroupSnapshot)
+        return snap
 
     async def state(self, key: str) -> GroupState | None:
         """The raw state of one group as Redis holds it (for tests and diagnosis), or None."""
@@ -404,3 +457,7 @@ class RedisStore(Store):
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r}, expected_workers={self.expected_workers})"
+
+
+def _absorber(times: list[float]) -> Callable[[GroupState, float], object]:
+    return lambda state, _now: state.absorb(times)
