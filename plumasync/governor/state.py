@@ -17,9 +17,8 @@ The model, and why:
   seen in the current window (responses can arrive out of order) and ``in_flight`` counts permits whose
   responses have not arrived (the server may or may not have counted them yet: assume it has).
 * **Fixed, clock-aligned windows.**  At the server's reset (converted to local time through the clock
-  offset, plus ``margin``) the group's remaining returns to ``limit``.  If another consumer of the
-  account was seen spending the budget, the new window opens with one probe instead, whose headers
-  tell the truth.
+  offset, plus ``margin``) a new window opens with one probe, whose headers tell the truth (another
+  consumer of the account, a limit lowered meanwhile); its answer opens the rest of the window.
 * **Server time.**  ``Reset`` is converted with the same response's ``Date``: each response bounds the
   offset ``server - local`` from below by ``date - received_at`` (``Date`` is floored to the second and
   was generated before we received it), so the reset happens no earlier than
@@ -254,8 +253,10 @@ class GroupState:
         self.reset += windows * self.window
         self.reset_local += windows * self.window
         self.used = 0
-        # Somebody else spends this account's budget: let one probe learn the new window's truth.
-        self.remaining = None if self.contended else self.limit
+        # One probe learns the new window's truth first: somebody else may spend this account's budget,
+        # the server may have lowered its limit, or its window may not be the one we rolled by.  It
+        # costs one round trip per window.
+        self.remaining = None
 
     def _acquire_sliding(self, now: float, policy: Policy, reserve: int, permit: str) -> Decision:
         horizon = now - self.window - policy.margin
