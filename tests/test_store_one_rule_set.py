@@ -11,6 +11,7 @@ import math
 import random
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
@@ -154,3 +155,30 @@ async def test_the_fallback_starts_from_the_last_state_read_not_an_empty_budget(
     finally:
         await store.aclose()
         server.stop()
+
+
+@pytest.mark.e2e
+def test_redis_killed_mid_window_under_eight_processes_draws_no_429() -> None:
+    """Eight workers spend the first window through Redis; Redis dies in the middle of it.  Each worker
+    then falls back to its share of what the window had left (nothing), not to a fresh share of the
+    limit, so the server refuses nothing."""
+    import threading
+
+    from store_worker import run_workers
+
+    server = RedisServer().start()
+    window, scale = 300, 100.0
+
+    def kill_mid_window(clock: Any, go: float) -> None:
+        first_reset = math.floor(go / window) * window + window
+        delay = (go + (first_reset - go) * 0.5 - clock.now()) / scale
+        threading.Timer(max(0.0, delay), server.stop).start()
+
+    try:
+        out = run_workers(f"{server.url}?expected_workers=8", processes=8, per_worker=8, limit=30,
+                          window=window, scale=scale, timeout=60.0, on_go=kill_mid_window)
+    finally:
+        server.stop()
+    print(f"\n[redis killed mid-window, 8 processes] statuses {dict(out.statuses)}")
+    assert out.statuses.get(429, 0) == 0
+    assert out.ok == 64
