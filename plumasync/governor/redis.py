@@ -72,6 +72,7 @@ from .store import MemoryStore, StateStore, Timed, dump_state, load_state
 
 try:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -112,7 +113,7 @@ class RedisStore(StateStore):
 
     shared = True
 
-    def __init__(self, client: aioredis.Redis, *, clock: Clock | None = None, expected_workers: int = 4,
+    def __init__(self, client: aioredis.Redis | RedisCluster, *, clock: Clock | None = None, expected_workers: int = 4,
                  fallback_retry: float = 5.0, prefix: str = "plumasync", name: str = "redis") -> None:
         if type(expected_workers) is not int or expected_workers < 1:
             raise ConfigurationError(f"expected_workers must be a positive integer, got {expected_workers!r}")
@@ -189,10 +190,15 @@ class RedisStore(StateStore):
         """Backstop TTL of a group key: two windows (the longer of configured and learned) and a minute."""
         return self._ttl_ms(2 * max(policy.window, state.window) + 60.0)
 
-    async def _redis_now(self, pipe: Any) -> float:
+    async def _redis_now(self, pipe: Any, skey: str) -> float:
         if not self._server_time:
             return float(self.clock.now())
-        sec, usec = await pipe.time()
+        if isinstance(self.redis, RedisCluster):
+            # A cluster pipeline refuses keyless commands: ask the master that holds the group.
+            node = self.redis.get_node_from_key(skey)
+            sec, usec = await self.redis.execute_command("TIME", target_nodes=node)
+        else:
+            sec, usec = await pipe.time()
         return float(sec) + float(usec) / 1_000_000
 
     async def _transact_once(self, key: str, policy: Policy,
@@ -204,7 +210,7 @@ class RedisStore(StateStore):
                 try:
                     await pipe.watch(skey)
                     raw = await pipe.get(skey)
-                    now = await self._redis_now(pipe)
+                    now = await self._redis_now(pipe, skey)
                     state = load_state(raw, policy, key)
                     result = fn(state, now)
                     pipe.multi()  # type: ignore[no-untyped-call]
