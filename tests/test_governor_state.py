@@ -35,7 +35,7 @@ def test_cold_start_sends_one_probe_then_opens_up() -> None:
     probe = grant(s, T0)
     assert probe is not None
     d = s.acquire(T0, POLICY, Lane.INTERACTIVE, "second")
-    assert not d.granted and d.retry_at is None  # wait for the probe's headers
+    assert not d.granted and d.retry_at == T0 + POLICY.window / 10  # the probe's headers (or its timeout)
     s.observe(T0 + 0.1, POLICY, probe, 200, hdr(9, date=T0))
     assert s.mode == Mode.HEADERS.value
     granted = [grant(s, T0 + 0.1) for _ in range(9)]

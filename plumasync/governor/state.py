@@ -127,8 +127,9 @@ class GroupState:
             return self._acquire_sliding(now, policy, reserve, permit)
         if self.mode == Mode.COLD.value or self.remaining is None:
             # Cold start, or a contended window opening: one probe until its headers arrive.
-            if self._probing(now):
-                return Decision(False, None)
+            probe_done = self._probe_wait(now)
+            if probe_done is not None:
+                return Decision(False, probe_done)
             return self._grant(now, permit)
         available = self.remaining - len(self.permits) - reserve
         if available > 0:
@@ -229,14 +230,20 @@ class GroupState:
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
         return 0 if Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
 
-    def _probing(self, now: float) -> bool:
-        """Is a request of the current window (any request, when cold) still in flight?"""
-        if self.mode == Mode.COLD.value or self.reset_local is None:
-            return bool(self.permits)
-        if self.reset_local - now > self.window:
-            return bool(self.permits)  # a check of a far Reset: one probe at a time
-        window_start = self.reset_local - self.window
-        return any(t >= window_start for t in self.permits.values())
+    def _probe_wait(self, now: float) -> float | None:
+        """While a probe of the current window (any request, when cold) is in flight: until when it blocks.
+
+        A probe blocks others for a tenth of a window at most: a process killed while holding it (or a
+        very slow answer) then costs that, not the whole window.
+        """
+        timeout = self.window / 10
+        if self.mode == Mode.COLD.value or self.reset_local is None or self.reset_local - now > self.window:
+            probes = list(self.permits.values())  # cold, or a check of a far Reset: one probe at a time
+        else:
+            window_start = self.reset_local - self.window
+            probes = [t for t in self.permits.values() if t >= window_start]
+        live = [t for t in probes if t > now - timeout]
+        return max(live) + timeout if live else None
 
     def _expire(self, now: float) -> None:
         stale = [p for p, t in self.permits.items() if t <= now - self.window]
