@@ -20,7 +20,7 @@ class CorruptState(PlumError, ValueError):
 
 
 _NUMBERS = ("remaining", "reset", "reset_local", "offset", "paused_until", "server_reset", "heard",
-            "suspect_offset")
+            "suspect_offset", "rtt")
 _INTS = ("used", "admitted", "throttled", "past")
 _BOOLS = ("contended", "learned", "far")
 _MODES = frozenset(m.value for m in Mode)

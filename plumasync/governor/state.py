@@ -105,6 +105,8 @@ class GroupState:
     past: int = 0
     #: The clock offset a doubted Date implied: a second Date agreeing with it is believed.
     suspect_offset: float | None = None
+    #: Smoothed round trip of believed answers: when to look again while a window's probe is out.
+    rtt: float | None = None
 
     @classmethod
     def new(cls, policy: Policy) -> GroupState:
@@ -243,7 +245,14 @@ class GroupState:
             window_start = self.reset_local - self.window
             probes = [t for t in self.permits.values() if t >= window_start]
         live = [t for t in probes if t > now - timeout]
-        return max(live) + timeout if live else None
+        if not live:
+            return None
+        sent, give_up = max(live), max(live) + timeout
+        if self.rtt is None:
+            return give_up
+        # Its answer is due about one round trip after it was sent: look again then (other processes
+        # sharing the store are not woken by it), and every round trip after that.
+        return min(give_up, max(sent + 2 * self.rtt, now + self.rtt))
 
     def _expire(self, now: float) -> None:
         stale = [p for p, t in self.permits.items() if t <= now - self.window]
@@ -336,15 +345,15 @@ class GroupState:
                       "agrees", h.reset - server_now, self.window)
         else:
             self.far, self.past = kind is ResetKind.FAR, 0
-            self._believe(now, policy, status, h, server_now, learn=kind is ResetKind.OK)
+            self._believe(now, policy, admitted_at, status, h, server_now, learn=kind is ResetKind.OK)
             return
         self._observe_headerless(now, policy, admitted_at, status, h, keep_cold=True)
 
     def _same_reset(self, reset: float) -> bool:
         return self.reset is not None and abs(reset - self.reset) <= 0.5
 
-    def _believe(self, now: float, policy: Policy, status: int | None, h: RateHeaders, server_now: float,
-                 *, learn: bool) -> None:
+    def _believe(self, now: float, policy: Policy, admitted_at: float, status: int | None, h: RateHeaders,
+                 server_now: float, *, learn: bool) -> None:
         """A response whose rate-limit facts agree with the server's other answers: it beats the model."""
         assert h.limit is not None and h.remaining is not None and h.reset is not None
         assert self.offset is not None
@@ -360,6 +369,8 @@ class GroupState:
             log.debug("the server's window is %g s (was %g s)", learned, self.window)
             self.window, self.learned = learned, True
         self.server_reset, self.heard = float(h.reset), now
+        sample = max(0.001, now - admitted_at)
+        self.rtt = sample if self.rtt is None else 0.75 * self.rtt + 0.25 * sample
         late = False
         if self.reset is None or h.reset > self.reset + 0.5 or (
                 h.reset < self.reset - 0.5 and h.reset - self.offset > now):
