@@ -71,18 +71,20 @@ def date_contradicts(offset: float, admitted_at: float, received_at: float, date
     return low > offset + DATE_TOLERANCE or high < offset - DATE_TOLERANCE
 
 
-def learn_window(previous: float | None, reset: float, window: float, learned: bool) -> float | None:
+def learn_window(previous: float | None, reset: float, window: float, learned: bool,
+                 server_now: float) -> float | None:
     """The window length two distinct believed Resets show, or None when they teach nothing new.
 
     Resets of a fixed-window server differ by whole windows: a difference of about one window (or less
     than the one we hold) is the window; a whole multiple of it (idle windows in between) confirms it;
-    anything else means the server changed its window.
+    anything else means the server changed its window.  A Reset further from its Date than from the
+    previous Reset is not a fixed window's (a server answering "now + window" moves it every second).
     """
     if previous is None:
         return None
     diff = abs(reset - previous)
-    if diff < 1.0:
-        return None  # the same Reset (Reset is a whole second)
+    if diff < 1.0 or reset - server_now > diff + 1.0:
+        return None  # the same Reset (Reset is a whole second), or not a fixed window's
     if not learned or diff < window * 1.5:
         return diff if abs(diff - window) >= 0.5 or not learned else None
     multiple = round(diff / window)

@@ -58,6 +58,7 @@ import json
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -112,6 +113,8 @@ class RedisStore(StateStore):
     """
 
     shared = True
+    #: Seconds between two reads of Redis' ``TIME`` (the local monotonic clock carries it in between).
+    time_refresh: float = 5.0
 
     def __init__(self, client: aioredis.Redis | RedisCluster, *, clock: Clock | None = None, expected_workers: int = 4,
                  fallback_retry: float = 5.0, prefix: str = "plumasync", name: str = "redis") -> None:
@@ -137,6 +140,8 @@ class RedisStore(StateStore):
         self._absorbed: dict[str, float] = {}
         self._last: dict[str, GroupState] = {}  # the last state read from Redis per group
         self._seeded: set[str] = set()
+        self._locks: dict[str, anyio.Lock] = {}
+        self._time_base: tuple[float, float] | None = None  # (local monotonic, Redis TIME) when read
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> RedisStore:
@@ -190,34 +195,51 @@ class RedisStore(StateStore):
         """Backstop TTL of a group key: two windows (the longer of configured and learned) and a minute."""
         return self._ttl_ms(2 * max(policy.window, state.window) + 60.0)
 
-    async def _redis_now(self, pipe: Any, skey: str) -> float:
+    async def _redis_now(self, skey: str) -> float:
+        """Redis' time: its ``TIME`` read at most every :attr:`time_refresh` s, carried by the local clock
+        in between (saves a round trip per transition; Redis' clock does not jump within seconds)."""
         if not self._server_time:
             return float(self.clock.now())
-        if isinstance(self.redis, RedisCluster):
-            # A cluster pipeline refuses keyless commands: ask the master that holds the group.
-            node = self.redis.get_node_from_key(skey)
-            sec, usec = await self.redis.execute_command("TIME", target_nodes=node)
-        else:
-            sec, usec = await pipe.time()
-        return float(sec) + float(usec) / 1_000_000
+        local = time.monotonic()
+        if self._time_base is None or local - self._time_base[0] > self.time_refresh:
+            if isinstance(self.redis, RedisCluster):
+                # A cluster pipeline refuses keyless commands: ask the master that holds the group.
+                node = self.redis.get_node_from_key(skey)
+                sec, usec = await self.redis.execute_command("TIME", target_nodes=node)
+            else:
+                sec, usec = await self.redis.time()
+            self._time_base = (time.monotonic(), float(sec) + float(usec) / 1_000_000)
+            return self._time_base[1]
+        return self._time_base[1] + (local - self._time_base[0])
 
     async def _transact_once(self, key: str, policy: Policy,
                              fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
         skey = self.state_key(key)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        backoff = 0.0002
+        # One transaction per group at a time from this process: its own tasks never abort each other,
+        # only other processes' writes can.
+        lock = self._locks.setdefault(key, anyio.Lock())
+        async with lock, self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
+                    now = await self._redis_now(skey)
                     await pipe.watch(skey)
                     raw = await pipe.get(skey)
-                    now = await self._redis_now(pipe, skey)
                     state = load_state(raw, policy, key)
                     result = fn(state, now)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(skey, dump_state(state), px=self._ttl_for(policy, state))
-                    await pipe.execute()
+                    doc = dump_state(state)
+                    if raw is not None and doc.encode() == raw:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]  # nothing changed (a refusal): write nothing, abort nobody
+                    else:
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.set(skey, doc, px=self._ttl_for(policy, state))
+                        await pipe.execute()
                 except WatchError:
-                    await anyio.sleep(random.uniform(0, 0.0005))  # another process wrote first: again
+                    # Another process wrote first: again, after a jittered, growing pause (under contention
+                    # a fixed one lets the same writers collide again).
+                    await anyio.sleep(random.uniform(0, backoff))
+                    backoff = min(backoff * 2, 0.02)
                     continue
                 self._last[key] = state
                 return result, now

@@ -364,7 +364,8 @@ class GroupState:
         self.limit = max(1, h.limit)
         remaining = max(0, h.remaining)
         # Far Resets (believed only because two agree) are a day away, not a window: nothing to learn.
-        learned = learn_window(self.server_reset, h.reset, self.window, self.learned) if learn else None
+        learned = (learn_window(self.server_reset, h.reset, self.window, self.learned, server_now)
+                   if learn else None)
         if learned is not None:
             log.debug("the server's window is %g s (was %g s)", learned, self.window)
             self.window, self.learned = learned, True
