@@ -29,26 +29,8 @@ How it works
 
 When Redis is unreachable
 -------------------------
-A connection error or timeout never crashes the caller and never loops on Redis:
-
-1. The store logs **one WARNING** (per outage) on the ``plumasync`` logger and falls back to an
-   in-process budget (a :class:`~plumasync.governor.store.MemoryStore`) of ``limit // expected_workers``
-   requests per window for each group, starting from the last state it read from Redis: the share of
-   what that window had left (or, without headers, the admissions already logged) is all it may spend
-   until the server's reset (``expected_workers`` defaults to 4; set it in the URL,
-   ``redis://host:6379/0?expected_workers=8``, or the constructor).  The fallback ignores the
-   server's ``Remaining`` (every worker would believe it may spend all of it) and holds each group to
-   a sliding log of that share: with at most ``expected_workers`` processes, the account never sees
-   more than ``limit`` requests in any window.  A 429 still pauses the group for a window.
-2. Redis is retried at most every ``fallback_retry`` clock seconds (default 5; URL
-   ``?fallback_retry=5``), by one task at a time; everybody else keeps using the fallback meanwhile.
-3. When Redis answers again the store switches back (logged at WARNING) and first tells Redis about the
-   requests admitted during the outage (they are subtracted from the window's ``Remaining``, or added
-   to the sliding log), so the shared budget does not admit them twice.
-
-Permits granted by the fallback are observed and cancelled in the fallback; their response headers
-are passed on to Redis too when it is back.  Shared values and leases fall back to the process as well
-(each process then authenticates for itself, within the auth group's share).
+The store falls back to an in-process budget seeded from the last state it read; see
+:mod:`plumasync.governor.redis_fallback`.
 """
 
 from __future__ import annotations
@@ -67,8 +49,9 @@ import anyio
 
 from ..errors import ConfigurationError
 from .clock import Clock, SystemClock
+from .redis_fallback import fallback_policy, seed_from
 from .redis_lua import SCRIPT
-from .state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
+from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 from .store import MemoryStore, StateStore, Timed, dump_state, load_state
 
 try:
@@ -312,38 +295,22 @@ class RedisStore(StateStore):
             self._absorbed[key] = max(times)
 
     def _seed_fallback(self, key: str, policy: Policy) -> Policy:
-        """The fallback's policy for ``key``, its state seeded (once per outage) from the last Redis read.
-
-        What the window has left is split between ``expected_workers``: this process may spend its share
-        of that, not a fresh share of the whole limit, until the server's reset.
-        """
+        """The fallback's policy for ``key``, its state seeded (once per outage) from the last Redis read."""
         fb = self._fb_policy(key, policy)
         if key in self._seeded:
             return fb
         self._seeded.add(key)
         last = self._last.get(key)
-        now = self.clock.now()
         if last is None or self._fallback.state(key) is not None:
             return fb
-        seed = GroupState.new(fb)
-        seed.mode = Mode.HEADERLESS.value
-        seed.window = last.window if last.learned else fb.window
-        if last.mode == Mode.HEADERS.value and last.remaining is not None and last.reset_local is not None \
-                and last.reset_local + policy.margin > now:
-            left = max(0, last.remaining - len(last.permits)) // self.expected_workers
-            # Spent places expire from the sliding log exactly at the server's reset.
-            seed.log = [last.reset_local - seed.window] * max(0, fb.limit - left)
-        elif last.mode == Mode.HEADERLESS.value:
-            seed.log = sorted(t for t in last.log if t > now - last.window)[-fb.limit:]
+        seed = seed_from(last, fb, now=self.clock.now(), workers=self.expected_workers, margin=policy.margin)
         self._fallback.put(key, seed)
-        self._absorbed[key] = max([*seed.log, self._absorbed.get(key, -math.inf)])
+        self._absorbed[key] = max([*seed.log, self._absorbed.get(key, -math.inf)])  # not Redis' news
         return fb
 
     def fallback_policy(self, policy: Policy) -> Policy:
         """The share of ``policy`` one process may use while Redis is unreachable."""
-        limit = max(1, policy.limit // self.expected_workers)
-        reserve = min(max(0, limit - 1), math.ceil(policy.reserve / self.expected_workers))
-        return Policy(limit=limit, window=policy.window, reserve=reserve, margin=policy.margin)
+        return fallback_policy(policy, self.expected_workers)
 
     def _fb_policy(self, key: str, policy: Policy) -> Policy:
         fb = self._fallback_policies.get(key)
