@@ -278,7 +278,7 @@ def window_opening(redis: str, processes: int = 8, tasks: int = 30, lead: float 
     """A spent window of 150 with ``processes`` processes waiting on one Redis: how fast it refills."""
     from plumasync.governor.redis import RedisStore
 
-    key = f"bench-open-{os.getpid()}|acct|data"
+    key = f"bench-open-{os.getpid()}-{time.monotonic_ns()}|acct|data"  # a fresh group per run
     reset = float(int(time.time() + lead))
 
     async def prime() -> float:

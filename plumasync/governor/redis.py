@@ -222,7 +222,7 @@ class RedisStore(StateStore):
                     # Another process wrote first: again, after a jittered, growing pause (under contention
                     # a fixed one lets the same writers collide again).
                     await anyio.sleep(random.uniform(0, backoff))
-                    backoff = min(backoff * 2, 0.02)
+                    backoff = min(backoff * 2, 0.004)
                     continue
                 self._last[key] = state
                 return result, now
