@@ -17,8 +17,9 @@ The model, and why:
   seen in the current window (responses can arrive out of order) and ``in_flight`` counts permits whose
   responses have not arrived (the server may or may not have counted them yet: assume it has).
 * **Fixed, clock-aligned windows.**  At the server's reset (converted to local time through the clock
-  offset, plus ``margin``) a new window opens with one probe, whose headers tell the truth (another
-  consumer of the account, a limit lowered meanwhile); its answer opens the rest of the window.
+  offset, plus ``margin``) a new window opens with up to half the limit (one probe when another consumer
+  of the account was seen) until the first answer tells its truth (a limit lowered meanwhile, another
+  consumer); that answer opens the rest of the window.
 * **Server time.**  ``Reset`` is converted with the same response's ``Date``: each response bounds the
   offset ``server - local`` from below by ``date - received_at`` (``Date`` is floored to the second and
   was generated before we received it), so the reset happens no earlier than
@@ -233,19 +234,23 @@ class GroupState:
         return 0 if Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
 
     def _probe_wait(self, now: float) -> float | None:
-        """While a probe of the current window (any request, when cold) is in flight: until when it blocks.
+        """While the first answer of the current window (of any, when cold) is awaited: until when to wait.
 
-        A probe blocks others for a tenth of a window at most: a process killed while holding it (or a
-        very slow answer) then costs that, not the whole window.
+        Until it comes, one probe may be out (cold, another consumer seen, a far Reset being checked), or
+        up to half the limit when the window is ours: a limit lowered to no less than half is then learnt
+        without a 429 and without a round trip's delay.  A probe blocks for a tenth of a window at most: a
+        process killed while holding it (or a very slow answer) then costs that, not the whole window.
         """
         timeout = self.window / 10
+        allowance = 1
         if self.mode == Mode.COLD.value or self.reset_local is None or self.reset_local - now > self.window:
-            probes = list(self.permits.values())  # cold, or a check of a far Reset: one probe at a time
+            probes = list(self.permits.values())
         else:
             window_start = self.reset_local - self.window
             probes = [t for t in self.permits.values() if t >= window_start]
+            allowance = 1 if self.contended else max(1, self.limit // 2)
         live = [t for t in probes if t > now - timeout]
-        if not live:
+        if len(live) < allowance:
             return None
         sent, give_up = max(live), max(live) + timeout
         if self.rtt is None:
