@@ -36,6 +36,7 @@ The store falls back to an in-process budget seeded from the last state it read;
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -187,6 +188,7 @@ class RedisStore(StateStore):
         if self._time_base is None or local - self._time_base[0] > self.time_refresh:
             if isinstance(self.redis, RedisCluster):
                 # A cluster pipeline refuses keyless commands: ask the master that holds the group.
+                await self.redis.initialize()  # a no-op once the slots are known
                 node = self.redis.get_node_from_key(skey)
                 sec, usec = await self.redis.execute_command("TIME", target_nodes=node)
             else:
@@ -200,32 +202,73 @@ class RedisStore(StateStore):
         """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
         skey = self.state_key(key)
         backoff = 0.0002
+        attempt = self._attempt_cluster if isinstance(self.redis, RedisCluster) else self._attempt
         # One transaction per group at a time from this process: its own tasks never abort each other,
         # only other processes' writes can.
-        lock = self._locks.setdefault(key, anyio.Lock())
-        async with lock, self.redis.pipeline(transaction=True) as pipe:
+        async with self._locks.setdefault(key, anyio.Lock()):
             while True:
-                try:
-                    now = await self._redis_now(skey)
-                    await pipe.watch(skey)
-                    raw = await pipe.get(skey)
-                    state = load_state(raw, policy, key)
-                    result = fn(state, now)
-                    doc = dump_state(state)
-                    if raw is not None and doc.encode() == raw:
-                        await pipe.unwatch()  # type: ignore[no-untyped-call]  # nothing changed (a refusal): write nothing, abort nobody
-                    else:
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.set(skey, doc, px=self._ttl_for(policy, state))
-                        await pipe.execute()
-                except WatchError:
-                    # Another process wrote first: again, after a jittered, growing pause (under contention
-                    # a fixed one lets the same writers collide again).
-                    await anyio.sleep(random.uniform(0, backoff))
-                    backoff = min(backoff * 2, 0.004)
-                    continue
-                self._last[key] = state
-                return result, now
+                now = await self._redis_now(skey)
+                outcome = await attempt(skey, key, policy, functools.partial(_at, fn, now))
+                if outcome is not None:
+                    state, result = outcome
+                    self._last[key] = state
+                    return result, now
+                # Another process wrote first: again, after a jittered, growing pause (under contention a
+                # fixed one lets the same writers collide again).
+                await anyio.sleep(random.uniform(0, backoff))
+                backoff = min(backoff * 2, 0.004)
+
+    async def _attempt(self, skey: str, key: str, policy: Policy,
+                       fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
+        """One WATCH/MULTI attempt in two round trips on one connection: ``WATCH``+``GET``, then
+        ``MULTI``+``SET``+``EXEC`` (or ``UNWATCH`` when nothing changed: a refusal writes nothing and
+        aborts nobody).  None when another writer got in between."""
+        assert not isinstance(self.redis, RedisCluster)
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(conn.pack_commands([("WATCH", skey), ("GET", skey)]))
+            await conn.read_response()
+            raw = await conn.read_response()
+            state = load_state(raw, policy, key)
+            result = fn(state)
+            doc = dump_state(state)
+            if raw is not None and doc.encode() == raw:
+                await conn.send_command("UNWATCH")
+                await conn.read_response()
+                return state, result
+            ttl = self._ttl_for(policy, state)
+            await conn.send_packed_command(conn.pack_commands([("MULTI",), ("SET", skey, doc, "PX", ttl),
+                                                               ("EXEC",)]))
+            await conn.read_response()
+            await conn.read_response()
+            done = await conn.read_response()
+            return None if done is None else (state, result)
+        except BaseException:
+            await conn.disconnect()  # a half-read exchange: never hand this connection out again
+            raise
+        finally:
+            await pool.release(conn)
+
+    async def _attempt_cluster(self, skey: str, key: str, policy: Policy,
+                               fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
+        """The same attempt through redis-py's cluster pipeline (it routes the slot's master)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(skey)
+                raw = await pipe.get(skey)
+                state = load_state(raw, policy, key)
+                result = fn(state)
+                doc = dump_state(state)
+                if raw is not None and doc.encode() == raw:
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
+                    return state, result
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(skey, doc, px=self._ttl_for(policy, state))
+                await pipe.execute()
+            except WatchError:
+                return None
+            return state, result
 
     async def _transact(self, key: str, policy: Policy,
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
@@ -456,3 +499,7 @@ class RedisStore(StateStore):
 
 def _absorber(times: list[float]) -> Callable[[GroupState, float], object]:
     return lambda state, _now: state.absorb(times)
+
+
+def _at(fn: Callable[[GroupState, float], object], now: float, state: GroupState) -> object:
+    return fn(state, now)
