@@ -225,7 +225,7 @@ class RedisStore(StateStore):
         aborts nobody).  None when another writer got in between."""
         assert not isinstance(self.redis, RedisCluster)
         pool = self.redis.connection_pool
-        conn = await pool.get_connection()
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.send_packed_command(conn.pack_commands([("WATCH", skey), ("GET", skey)]))
             await conn.read_response()
