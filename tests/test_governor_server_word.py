@@ -37,7 +37,7 @@ def server_reset(now: float, window: float = W) -> float:
 def spend_window(s: GroupState, now: float, used_before: int = 0, window: float = W) -> int:
     """Grant what the state allows at ``now`` and answer every permit as the honest server would."""
     sent = 0
-    while True:  # a window opens with one probe; its answer opens the rest
+    for _ in range(10):  # a window opens with part of the limit; its first answer opens the rest
         permits = []
         while (p := grant(s, now)) is not None:
             permits.append(p)
@@ -47,6 +47,7 @@ def spend_window(s: GroupState, now: float, used_before: int = 0, window: float 
             sent += 1
             s.observe(now + 0.2, DEFAULT, p, 200,
                       hdr(max(0, LIMIT - used_before - sent), server_reset(now, window), float(int(now))))
+    return sent
 
 
 def warmed(now: float = T0 + 5.0) -> GroupState:
