@@ -249,10 +249,11 @@ class Governor:
             return minimum_duration(requests, remaining_now=per_window, per_window=per_window,
                                     window=policy.window, until_reset=policy.window)
         now = self.clock.now()
-        until_reset = (snap.reset_at - now) if snap.reset_at is not None else policy.window
+        window = snap.window  # the server's, once learned from its Resets
+        until_reset = (snap.reset_at - now) if snap.reset_at is not None else window
         paused = (snap.paused_until - now) if snap.paused_until else 0.0
         return paused + minimum_duration(requests, remaining_now=max(0, snap.available - reserve),
-                                         per_window=per_window, window=policy.window,
+                                         per_window=per_window, window=window,
                                          until_reset=max(0.0, until_reset))
 
     async def snapshot(self) -> dict[str, GroupSnapshot]:

@@ -56,7 +56,7 @@ import anyio.to_thread
 from ..errors import ConfigurationError, PlumError
 from .clock import Clock, SystemClock
 from .state import GroupState, Policy
-from .store import StateStore
+from .store import StateStore, dump_state, load_state
 
 __all__ = ["SQLiteStore", "StoreBusyError"]
 
@@ -283,10 +283,9 @@ class SQLiteStore(StateStore):
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         def txn(conn: sqlite3.Connection, now: float) -> tuple[object, float]:
             row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
-            state = GroupState.new(policy) if row is None else GroupState.from_json(json.loads(row[0]))
+            state = load_state(None if row is None else row[0], policy, key)
             result = fn(state, now)
-            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)",
-                         (key, json.dumps(state.to_json(), separators=(",", ":"))))
+            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)", (key, dump_state(state)))
             return result, now
 
         return await self._run(txn)

@@ -8,6 +8,7 @@ window (429 once the window is spent) â†’ injected 500 / drop (still counted) â†
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import math
 import threading
@@ -213,14 +214,15 @@ class SandboxApp:
         if cfg.latency > 0:
             await anyio.sleep(cfg.latency)
         content_type, body = response.body
+        date = math.floor(now + cfg.date_shift_requests.get(number, 0.0))
         headers = [
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(body)).encode()),
-            (b"date", email.utils.formatdate(math.floor(now), usegmt=True).encode()),
+            (b"date", email.utils.formatdate(date, usegmt=True).encode()),
             *response.headers,
         ]
         if decision is not None and (target.group != "calllogs" or cfg.calllogs_headers):
-            headers.extend(decision.headers())
+            headers.extend(_rate_headers(cfg, decision, number, date))
         self.recorder.add(
             RequestRecord(
                 number=number,
@@ -310,6 +312,19 @@ class SandboxApp:
             return vt_error(target, 401, "invalid login or password", xml)
         temp_login, temp_password = self._credentials.issue(login, now)
         return Response(200, simple_body("auth", {"login": temp_login, "password": temp_password}, xml))
+
+
+def _rate_headers(cfg: SandboxConfig, decision: RateDecision, number: int, date: int) -> list[tuple[bytes, bytes]]:
+    """X-RateLimit-* (shifted by the lying-server knobs) and, on a 429, Retry-After if configured."""
+    shift = cfg.reset_shift + cfg.reset_shift_requests.get(number, 0.0)
+    shown = decision if not shift else dataclasses.replace(decision, reset=math.floor(decision.reset + shift))
+    headers = shown.headers()
+    if not decision.allowed and cfg.retry_after is not None:
+        wait = max(0, math.ceil(decision.reset - date))
+        value = str(wait) if cfg.retry_after == "seconds" else \
+            email.utils.formatdate(date + wait, usegmt=True)
+        headers.append((b"retry-after", value.encode()))
+    return headers
 
 
 async def _read_body(receive: ASGIReceive) -> bytes:
