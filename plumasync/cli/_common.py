@@ -150,6 +150,7 @@ class GlobalOptions:
         login, password = self.credentials()
         if self.budget is not None:
             options.setdefault("budget", self.budget)
+        log.info("budget store: %s", self.store_label())
         return PlumClient(login=login, password=password, voicetrends_url=self.voicetrends_url,
                           calllogs_url=self.calllogs_url, store=self.store_url(),
                           **options)  # type: ignore[arg-type]
