@@ -62,7 +62,7 @@ def test_the_default_store_is_a_private_file_in_the_state_directory(server: Sand
 
 def test_consecutive_runs_share_one_authentication_and_one_budget(server: SandboxServer) -> None:
     for _ in range(3):
-        code, _, err = invoke(VOLUME + ["--phone", "ALL"], env_for(server))
+        code, _, err = invoke([*VOLUME, "--phone", "ALL"], env_for(server))
         assert code == 0, err
         code, _, err = invoke(["trends", "events", "--start", "20240501", "--end", "20240503"], env_for(server))
         assert code == 0, err

@@ -107,6 +107,11 @@ class HarvestDisplay:
             return arithmetic if arithmetic > 0 else None
         return max(arithmetic, pace)
 
+    async def settle(self) -> None:
+        """Read the budget once more, so that the last line shows the state the harvest left."""
+        self._fetched_at = 0.0
+        await self._refresh_snapshot()
+
     def _budget(self) -> str:
         snap = self._snapshot
         if snap is None or snap.available is None:
@@ -245,6 +250,8 @@ async def drive(harvest: Harvest, display: HarvestDisplay) -> int | None:
                             pass
             finally:
                 tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await display.settle()
     return caught[0] if caught else None
 
 
