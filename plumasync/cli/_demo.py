@@ -8,7 +8,7 @@ import signal
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.table import Table
 from ..governor import Budget, ScaledClock
 from ..governor.arithmetic import minimum_duration, until_reset
 from ..governor.state import bulk_reserve
+from ..harvest import HarvestSummary
 from ..sandbox import SandboxConfig, SandboxServer
 from ..sinks import SQLiteSink
 from ..testing import enter_window, sandbox_client
@@ -122,6 +123,19 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
     t_min = minimum_duration(summary.requests, remaining_now=bulk, per_window=bulk, window=WINDOW,
                              until_reset=until_reset(t0, WINDOW))
     exact = sorted(ids) == sorted(expected) and len(set(ids)) == len(ids)
+    table = _summary(scale, ids, expected, exact, summary, throttled, elapsed, t_min)
+    print_table(console, table)
+    console.print(f"T_min counts {bulk} requests per window, not {LIMIT}: a harvest runs in the bulk lane, "
+                  f"which leaves the last {LIMIT - bulk} of every window to interactive calls.")
+    _say_where(console, out)
+    if not exact or summary.failed:
+        return ExitCode.FAILED_LOGS
+    return ExitCode.OK
+
+
+def _summary(scale: float, ids: list[Any], expected: list[int], exact: bool, summary: HarvestSummary,
+             throttled: int, elapsed: float, t_min: float) -> Table:
+    """The demo's closing table: what was harvested, what it cost, and how close to T_min it came."""
     table = Table(title="Demo summary", show_header=False, title_justify="left")
     table.add_column(style="cyan")
     table.add_column(justify="right")
@@ -140,15 +154,14 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
     ratio = f"{elapsed / t_min:.3f}" if t_min > 0 else "—"
     table.add_row("elapsed / T_min", ratio, "1.000 = as fast as the windows allow" if t_min > 0
                   else "the job fit in the first window: no wait was needed")
-    print_table(console, table)
-    console.print(f"T_min counts {bulk} requests per window, not {LIMIT}: a harvest runs in the bulk lane, "
-                  f"which leaves the last {LIMIT - bulk} of every window to interactive calls.")
+    return table
+
+
+def _say_where(console: Console, out: Path | None) -> None:
+    """Where the harvested calls are now: never a path that no longer exists."""
     if out is not None:
         console.print(f"The harvested calls are kept in {out} (table calls; e.g. "
                       f"sqlite3 {out} 'SELECT COUNT(*) FROM calls').", markup=False)
     else:
         console.print("The harvested calls were in a temporary file, now deleted: run "
                       "plumasync demo --out demo.db to keep them.", markup=False)
-    if not exact or summary.failed:
-        return ExitCode.FAILED_LOGS
-    return ExitCode.OK

@@ -68,14 +68,7 @@ def sandbox(
     With -v, each request is logged on stderr (method, path, status, and the rate-limit group's
     remaining/limit after it), to see what your code sends.
     """
-    opts = global_options(ctx)
-    if verbose:
-        opts.verbose += verbose
-    if opts.verbose:
-        # The request log is DEBUG on plumasync.sandbox (quiet inside the demo); -v here asks for it.
-        opts.verbose = max(opts.verbose, 2)
-        apply_verbosity(opts)
-        logging.getLogger("uvicorn.access").disabled = True  # the sandbox's own line says more
+    _log_requests(ctx, verbose)
     try:
         bind = check_loopback(host)
     except ValueError as exc:
@@ -92,15 +85,34 @@ def sandbox(
         raise typer.BadParameter(str(exc)) from None
     port = _free(bind, port)
     shown = f"[{bind}]" if ":" in bind else bind
-    url = f"http://{shown}:{port}"
+    out = Console(highlight=False)
+    _banner(out, config, f"http://{shown}:{port}", f"{limit} per {window} s (data, Call Logs), {auth_limit} "
+            f"authentications; clock ×{scale:g}")
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then re-raises the signal
+        serve(config, host=bind, port=port)
+    out.print("sandbox stopped")
+
+
+def _log_requests(ctx: typer.Context, verbose: int) -> None:
+    """-v (here or before the command): one log line per request on stderr."""
+    opts = global_options(ctx)
+    opts.verbose += verbose
+    if opts.verbose:
+        # The request log is DEBUG on plumasync.sandbox (quiet inside the demo); -v here asks for it.
+        opts.verbose = max(opts.verbose, 2)
+        apply_verbosity(opts)
+        logging.getLogger("uvicorn.access").disabled = True  # the sandbox's own line says more
+
+
+def _banner(out: Console, config: SandboxConfig, url: str, limits: str) -> None:
+    """The URLs, the account, the limits and a command to try, printed before serving."""
+    calls = config.calls_count
     start = config.start_of_calls
     end = start + math.ceil(calls * config.calls_spacing)
-    out = Console(highlight=False)
     out.print(f"Plum sandbox on {url}", style="bold")
     out.print(f"  VoiceTrends  {url}/api/\n  Call Logs    {url}/ws/")
     out.print("  account      demo / demo-password (DEV login; valid for every VoiceTrends tool)")
-    out.print(f"  limits       {limit} per {window} s (data, Call Logs), {auth_limit} authentications; "
-              f"clock ×{scale:g}")
+    out.print(f"  limits       {limits}")
     out.print(f"  calls        {calls}, from {_iso(start)} to {_iso(end)}")
     out.print("Use it from another shell:", style="bold")
     out.print(f"  export PLUM_LOGIN=demo PLUM_PASSWORD=demo-password PLUM_VOICETRENDS_URL={url}/api/ "
@@ -108,9 +120,6 @@ def sandbox(
     out.print(f"  plumasync harvest --start {start} --end {end} --out calls.db", soft_wrap=True)
     out.print("Press Ctrl-C to stop.")
     out.file.flush()
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then re-raises the signal
-        serve(config, host=bind, port=port)
-    out.print("sandbox stopped")
 
 
 def _free(bind: str, port: int) -> int:
