@@ -50,6 +50,9 @@ class StoreURL:
         """Refuse a SQLite path whose directory does not exist, naming the absolute path it resolved to."""
         if self.kind != "sqlite" or self.path is None:
             return
+        if os.path.isdir(self.path):
+            raise ConfigurationError(f"SQLite store {self.path} is a directory: name a file in it, e.g. "
+                                     f"{os.path.join(self.path, 'budget.db')}")
         folder = os.path.dirname(self.path)
         if os.path.isdir(folder):
             return

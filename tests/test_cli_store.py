@@ -143,6 +143,7 @@ def test_a_relative_sqlite_url_whose_folder_is_missing_names_the_absolute_path(
     ("sqlite:budget.db", "does not parse"),
     ("redis://localhost:notaport/0", "bad port"),
     ("sqlite:////nonexistent-dir-plumasync/budget.db", "/nonexistent-dir-plumasync does not exist"),
+    ("/", "is a directory"),
 ])
 def test_bad_store_urls_are_one_line_usage_errors_before_any_request(server: SandboxServer, store: str,
                                                                      message: str) -> None:

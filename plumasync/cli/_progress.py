@@ -160,7 +160,7 @@ class HarvestDisplay:
         if p.stopping:
             grid.add_row("ETA", "stopping: the requests already sent finish and are stored")
         else:
-            grid.add_row("ETA", f"{self._eta()} (window arithmetic)")
+            grid.add_row("ETA", f"{self._eta()} (window arithmetic, and the pace of the last seconds)")
         grid.add_row("elapsed", self._elapsed())
         return Group(Text(self.title, style="bold"), head, grid)
 
