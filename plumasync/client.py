@@ -20,6 +20,7 @@ from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
 from .governor.governor import Governor
 from .governor.store import MemoryStore, Store
 from .retry import RetryPolicy, is_retryable
+from .storeurl import parse_store_url
 from .transport import GovernedTransport, current_drain, hints
 
 if TYPE_CHECKING:
@@ -75,20 +76,19 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def open_store(spec: str | Store | None, clock: Clock) -> Store:
-    """Build a store from ``None`` (memory), ``"sqlite:///path.db"``, ``"redis://host:port/db"`` or a Store."""
-    if spec is None or spec == "memory":
-        return MemoryStore(clock)
+    """Build a store from ``None`` (memory), a store URL (see :mod:`plumasync.storeurl`) or a Store."""
     if isinstance(spec, Store):
         return spec
-    if spec.startswith("sqlite://"):
+    kind = "memory" if spec is None else parse_store_url(spec).kind  # one parser for every store URL
+    if spec is None or kind == "memory":
+        return MemoryStore(clock)
+    if kind == "sqlite":
         from .governor.sqlite import SQLiteStore
 
         return SQLiteStore.from_url(spec, clock=clock)
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        from .governor.redis import RedisStore
+    from .governor.redis import RedisStore
 
-        return RedisStore.from_url(spec, clock=clock)
-    raise ConfigurationError(f"unknown store {spec!r}: use sqlite:///path.db, redis://host:6379/0 or None")
+    return RedisStore.from_url(spec, clock=clock)
 
 
 class PlumClient:

@@ -47,13 +47,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
 from ..errors import ConfigurationError, PlumError
+from ..storeurl import parse_store_url
 from .clock import Clock, SystemClock
 from .state import GroupState, Policy
 from .store import StateStore, dump_state, load_state
@@ -118,22 +118,16 @@ class SQLiteStore(StateStore):
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None) -> SQLiteStore:
-        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; ``?timeout=SECONDS``."""
-        parts = urlsplit(url)
-        if parts.scheme != "sqlite" or parts.netloc:
+        """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or a bare path; ``?timeout=SECONDS``.
+
+        Parsed by :func:`plumasync.storeurl.parse_store_url`; a missing directory is refused here, naming
+        the absolute path the URL resolved to.
+        """
+        spec = parse_store_url(url)
+        if spec.kind != "sqlite" or spec.path is None:
             raise ConfigurationError(f"not a SQLite store URL (sqlite:///path.db): {url!r}")
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        options: dict[str, Any] = {}
-        query = parse_qs(parts.query)
-        for name, values in query.items():
-            if name != "timeout":
-                raise ConfigurationError(f"unknown SQLite store option {name!r} (known: timeout)")
-            try:
-                options["timeout"] = float(values[-1])
-            except ValueError:
-                raise ConfigurationError(f"SQLite store timeout must be a number, got {values[-1]!r}") \
-                    from None
-        return cls(path, clock=clock, **options)
+        spec.check_directory()
+        return cls(spec.path, clock=clock, **spec.options)
 
     # -- connection management --------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,6 +34,8 @@ from .handlers import (
 from .render import simple_body, wants_xml
 from .state import CredentialStore, RateCounters, RateDecision, Recorder, RequestRecord, same_secret
 from .trends import Trends
+
+log = logging.getLogger("plumasync.sandbox")
 
 __all__ = ["ASGIReceive", "ASGIScope", "ASGISend", "DroppedConnection", "SandboxApp"]
 
@@ -238,6 +241,10 @@ class SandboxApp:
                 injected=injected or dropped,
             )
         )
+        if log.isEnabledFor(logging.DEBUG):  # ``plumasync sandbox -v``: one line per request, for users' trials
+            remaining = "-" if decision is None else f"{decision.remaining}/{decision.limit}"
+            log.debug("%s %s -> %d  remaining %s%s", request.method, request.path, response.status, remaining,
+                      "  (connection dropped)" if dropped else "")
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         if dropped:
             raise DroppedConnection(f"sandbox dropped request #{number} ({request.method} {request.path})")
