@@ -100,6 +100,7 @@ class PlumClient:
 
     Budgets are kept per group: VoiceTrends ``auth`` (15 per 15 minutes), VoiceTrends ``data`` and Call
     Logs ``calllogs`` (``budget``, default 150 per 15 minutes) until the server's headers say otherwise.
+    ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
     """
 
     def __init__(
@@ -132,6 +133,8 @@ class PlumClient:
             raise ConfigurationError(f"tool must be 'dev', 'insight' or 'fuseplus', got {tool!r}")
         if format not in ("json", "xml"):
             raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
         from .voicetrends import CachePolicy
@@ -162,10 +165,11 @@ class PlumClient:
             inner: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
                 verify=_ssl_context(), limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
                 retries=0)
-            self.http = httpx.AsyncClient(transport=GovernedTransport(inner, self.governor), timeout=timeout)
+            self.http = httpx.AsyncClient(transport=GovernedTransport(inner, self.governor, deadline=timeout),
+                                          timeout=timeout)
         else:
             # httpx has no public setter for a client's transport: wrap the one the user configured.
-            http_client._transport = GovernedTransport(http_client._transport, self.governor)
+            http_client._transport = GovernedTransport(http_client._transport, self.governor, deadline=timeout)
             self.http = http_client
         self._voicetrends: VoiceTrends | None = None
         self._calllogs: CallLogs | None = None
