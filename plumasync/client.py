@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ConfigurationError, PlumError, RateLimitExceeded, TransportError, error_for_status
+from .errors import (
+    ConfigurationError,
+    PlumError,
+    RateLimitExceeded,
+    TransportError,
+    basic_credentials,
+    error_for_status,
+    register_secret,
+)
 from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
 from .governor.governor import Governor
 from .governor.store import MemoryStore, Store
@@ -129,6 +137,7 @@ class PlumClient:
         if not self._login or self._password is None:
             raise ConfigurationError(
                 "no Plum credentials: pass login= and password=, or set PLUM_LOGIN and PLUM_PASSWORD")
+        register_secret(self._password, self._login)  # never in an exception's text, in any encoding
         if tool not in ("dev", "insight", "fuseplus"):
             raise ConfigurationError(f"tool must be 'dev', 'insight' or 'fuseplus', got {tool!r}")
         if format not in ("json", "xml"):
@@ -242,6 +251,10 @@ class PlumClient:
                 raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
                                      method=method, url=str(request.url)) from None
             if response.status_code >= 400:
+                temporary = basic_credentials(response.request.headers.get("authorization"))
+                if temporary is not None and temporary[0] != self._login:  # VoiceTrends' temporary pair
+                    register_secret(temporary[1], temporary[0])
+                    register_secret(temporary[0])
                 text = error_text(response.content, fmt) if error_text else ""
                 error = error_for_status(method=method, url=str(request.url), status=response.status_code,
                                          error=text)
