@@ -8,6 +8,7 @@
     ├── ResponseParseError            a body that could not be parsed into the documented shape
     ├── TransportError                the request never got an HTTP answer (connect, read, dropped)
     ├── HarvestError                  a harvest item that still failed after every retry
+    ├── StoreError                    the budget store cannot be used (damaged, not a database, locked)
     └── APIError                      the API answered with an error
         ├── InvalidRequestError       400: supplied data improperly formatted or invalid
         ├── AuthenticationError       401: credentials invalid or the account is inactive
@@ -45,6 +46,7 @@ __all__ = [
     "RateLimitExceeded",
     "ResponseParseError",
     "ServerError",
+    "StoreError",
     "TransportError",
     "ValidationError",
     "basic_credentials",
@@ -171,6 +173,13 @@ class TransportError(PlumError):
         super().__init__(f"{method} {url}: {message}".strip() if method else message)
         self.method = method
         self.url = url
+
+
+class StoreError(PlumError):
+    """The budget store cannot be used: its file is damaged or not a database, or it stayed locked.
+
+    The message names the store and what to do about it.
+    """
 
 
 class HarvestError(PlumError):
