@@ -5,6 +5,10 @@ batches atomically: SQLite in one transaction per batch (``INSERT OR IGNORE`` on
 key, so nothing is ever stored twice), JSON Lines with one flush per batch (a line cut short by a crash
 is dropped when the file is opened again).  A process killed mid-run loses at most the batch it was
 writing, and the next run fetches exactly that again.
+
+Nothing here ever deletes a stored log: a damaged JSON Lines line is skipped in place, never cut.  What a
+sink refuses up front (before the harvest spends a request), and its one-harvest-per-file lock, are in
+:mod:`plumasync.sinkfiles`; the README's "sink guarantees" table states all of it for users.
 """
 
 from __future__ import annotations
