@@ -230,9 +230,10 @@ class JSONLSink(Sink):
                 "refusing to append to someone else's file; choose another --jsonl path")
         self._ids = scan.ids
         self.damaged = scan.damaged
-        for number in scan.damaged:
-            log.warning("%s: line %d is damaged (not a plumasync record): left in place and skipped; "
-                        "its log is fetched again", self.path, number)
+        if scan.damaged:
+            shown = ", ".join(map(str, scan.damaged[:10])) + (", ..." if len(scan.damaged) > 10 else "")
+            log.warning("%s: %d damaged line(s) (not plumasync records) left in place and skipped: line %s; "
+                        "their logs are fetched again", self.path, len(scan.damaged), shown)
         if scan.tail_is_record:
             self._file.write(b"\n")  # whole record, only its newline missing: keep it
             self._file.flush()

@@ -97,7 +97,6 @@ def harvest(
     opts.credentials()
     target = jsonl if jsonl is not None else (out or Path("calls.db"))
     sink = _open(target, jsonl is not None)
-    _report_damage(opts, sink, target)
     resume = resume_command(ctx)
     if password_typed(ctx):
         resume += "   # --password omitted: set PLUM_PASSWORD or type it when asked"
@@ -115,16 +114,6 @@ def _open(target: Path, is_jsonl: bool) -> Sink:
         raise typer.BadParameter(f"cannot use {str(target)!r}: {exc}", param_hint=option) from None
     assert sink is not None
     return sink
-
-
-def _report_damage(opts: GlobalOptions, sink: Sink, target: Path) -> None:
-    """Say which damaged JSON Lines lines were set aside (left in place; their logs are fetched again)."""
-    damaged = getattr(sink, "damaged", [])
-    if damaged:
-        shown = ", ".join(map(str, damaged[:10])) + (" ..." if len(damaged) > 10 else "")
-        opts.err.print(f"warning: {target}: {len(damaged)} damaged line(s) left in place and skipped "
-                       f"(line {shown}); their logs are fetched again", style="yellow", markup=False,
-                       highlight=False, soft_wrap=True)
 
 
 def _when(moment: datetime) -> str:
