@@ -111,6 +111,9 @@ class Harvest:
     ``jsonl`` (a JSON Lines path instead), ``page_size`` (1..10000, default 10000), ``format``.
 
     Cost: ``ceil(listed / page_size)`` listing requests plus one request per call not already stored.
+    A listing page that still fails after every retry ends the harvest with that error (a
+    :class:`~plumasync.errors.PlumError`: ``TransportError``, ``ServerError``, ...), never an exception
+    group; a sink that cannot work is refused with ``ConfigurationError`` before any request.
     Use ``async with`` for deterministic clean-up (required on trio when breaking out early)::
 
         async with plum.calllogs.harvest(start, end, sink="calls.db") as harvest:
