@@ -18,6 +18,7 @@ from .errors import (
     RateLimitExceeded,
     ResponseParseError,
     ServerError,
+    StoreError,
     TransportError,
     ValidationError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "RetryPolicy",
     "ScaledClock",
     "ServerError",
+    "StoreError",
     "SystemClock",
     "TransportError",
     "ValidationError",

@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ConfigurationError, PlumError, RateLimitExceeded, TransportError, error_for_status
+from .errors import (
+    ConfigurationError,
+    PlumError,
+    RateLimitExceeded,
+    TransportError,
+    basic_credentials,
+    error_for_status,
+    register_secret,
+)
 from .governor import Budget, Clock, GroupKey, GroupSnapshot, Lane, SystemClock
 from .governor.governor import Governor
 from .governor.store import MemoryStore, Store
@@ -100,6 +108,7 @@ class PlumClient:
 
     Budgets are kept per group: VoiceTrends ``auth`` (15 per 15 minutes), VoiceTrends ``data`` and Call
     Logs ``calllogs`` (``budget``, default 150 per 15 minutes) until the server's headers say otherwise.
+    ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
     """
 
     def __init__(
@@ -128,10 +137,13 @@ class PlumClient:
         if not self._login or self._password is None:
             raise ConfigurationError(
                 "no Plum credentials: pass login= and password=, or set PLUM_LOGIN and PLUM_PASSWORD")
+        register_secret(self._password, self._login)  # never in an exception's text, in any encoding
         if tool not in ("dev", "insight", "fuseplus"):
             raise ConfigurationError(f"tool must be 'dev', 'insight' or 'fuseplus', got {tool!r}")
         if format not in ("json", "xml"):
             raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
         from .voicetrends import CachePolicy
@@ -162,10 +174,11 @@ class PlumClient:
             inner: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
                 verify=_ssl_context(), limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
                 retries=0)
-            self.http = httpx.AsyncClient(transport=GovernedTransport(inner, self.governor), timeout=timeout)
+            self.http = httpx.AsyncClient(transport=GovernedTransport(inner, self.governor, deadline=timeout),
+                                          timeout=timeout)
         else:
             # httpx has no public setter for a client's transport: wrap the one the user configured.
-            http_client._transport = GovernedTransport(http_client._transport, self.governor)
+            http_client._transport = GovernedTransport(http_client._transport, self.governor, deadline=timeout)
             self.http = http_client
         self._voicetrends: VoiceTrends | None = None
         self._calllogs: CallLogs | None = None
@@ -238,6 +251,10 @@ class PlumClient:
                 raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
                                      method=method, url=str(request.url)) from None
             if response.status_code >= 400:
+                temporary = basic_credentials(response.request.headers.get("authorization"))
+                if temporary is not None and temporary[0] != self._login:  # VoiceTrends' temporary pair
+                    register_secret(temporary[1], temporary[0])
+                    register_secret(temporary[0])
                 text = error_text(response.content, fmt) if error_text else ""
                 error = error_for_status(method=method, url=str(request.url), status=response.status_code,
                                          error=text)

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from ..client import PlumClient, check_base_url
-from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError
+from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError, mask_secrets
 from ..governor import Budget
 from ..storeurl import parse_store_url, redact_store_url
 from ..wire import default_timezone
@@ -91,9 +91,7 @@ class GlobalOptions:
 
     def scrub(self, text: str) -> str:
         """``text`` with the password (if any) masked: a last line of defence for every message printed."""
-        if self.password and len(self.password) >= 3:
-            text = text.replace(self.password, "***")
-        return text
+        return mask_secrets(text, (self.login, self.password))  # raw, %2F, +, HTML, JSON, base64 forms
 
     def credentials(self) -> tuple[str, str]:
         """Login and password from the options or the environment; prompt (hidden) only on a terminal."""

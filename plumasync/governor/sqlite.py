@@ -52,7 +52,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from ..errors import ConfigurationError, PlumError
+from ..errors import ConfigurationError, PlumError, StoreError
 from ..storeurl import parse_store_url
 from .clock import Clock, SystemClock
 from .state import GroupState, Policy
@@ -72,8 +72,24 @@ _SCHEMA = (
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
 
-class StoreBusyError(PlumError, TimeoutError):
+class StoreBusyError(StoreError, TimeoutError):
     """The SQLite store stayed locked by other processes for longer than its ``timeout``."""
+
+
+#: What to do about a store file that is not a usable database (it holds nothing that cannot be rebuilt).
+_REMEDY = ("it holds only budget counters and shared temporary credentials, which rebuild themselves: "
+           "stop the processes sharing it, then move it away or delete it")
+
+
+def _damaged(path: str, exc: Exception) -> StoreError:
+    return StoreError(f"SQLite store {path!r} cannot be used ({type(exc).__name__}: {exc}); if it is damaged "
+                      f"or not a SQLite database, {_REMEDY}")
+
+
+def _busy(path: str, timeout: float) -> StoreBusyError:
+    return StoreBusyError(f"SQLite store {path!r} stayed locked for {timeout:g} s: another process holds its "
+                          "lock (a stuck process, or a file on a network file system, where SQLite locking "
+                          "does not work); stop it, or give a longer ?timeout=")
 
 
 class _Busy(Exception):
@@ -145,30 +161,35 @@ class SQLiteStore(StateStore):
             raise
         return conn
 
-    def _open_sync(self) -> None:
-        """Open (first use), retrying while other processes hold the lock.  Runs in a thread.
+    def _open_sync(self, deadline: float) -> None:
+        """Open (first use) by ``deadline`` (``time.monotonic()``), retrying while other processes hold the
+        lock.  Runs in a thread.
 
         Switching a new file to WAL takes an exclusive lock, and SQLite may answer "database is locked"
         at once (without its busy handler) when several processes open the same new file together.
+        SQLite's own busy handler is off here (it would wait the whole timeout at each step), so the
+        loop below is the only wait and the deadline holds.
         """
-        deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
             try:
                 self._open_once()
                 return
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() + delay > deadline:
-                    raise
+                if not _is_busy(exc):
+                    raise _damaged(self.path, exc) from None
+                if time.monotonic() + delay > deadline:
+                    raise _busy(self.path, self.timeout) from None
                 time.sleep(delay)  # a worker thread, not the event loop
                 delay = min(0.1, delay * 2)
+            except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
+                raise _damaged(self.path, exc) from None
 
     def _open_once(self) -> None:
         with self._lock:
             if self._conn is not None:
                 return
-            busy_ms = int(self.timeout * 1000)
-            conn = self._connect(busy_ms)
+            conn = self._connect(0)
             try:
                 for suffix in ("", "-wal", "-shm"):  # files left by an older run may be wider
                     with contextlib.suppress(OSError):  # absent, or somebody else's: its owner decides
@@ -186,10 +207,10 @@ class SQLiteStore(StateStore):
                 raise
             self._conn = conn
 
-    async def _ensure_open(self) -> sqlite3.Connection:
+    async def _ensure_open(self, deadline: float) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
-            await anyio.to_thread.run_sync(self._open_sync)
+            await anyio.to_thread.run_sync(self._open_sync, deadline)
             conn = self._conn
             assert conn is not None
         return conn
@@ -245,23 +266,26 @@ class SQLiteStore(StateStore):
 
     async def _run(self, fn: Callable[[sqlite3.Connection, float], T], *, write: bool = True) -> T:
         """Run ``fn(connection, now)`` in one transaction, retrying while other processes hold the lock."""
-        await self._ensure_open()
+        # One deadline for the whole call, opening included: "timeout" is what the caller waits at most.
+        deadline = time.monotonic() + self.timeout
+        await self._ensure_open(deadline)
         delay = self.backoff[0]
-        deadline: float | None = None
         while True:
             try:
                 result = self._attempt(fn, write)
                 break
             except _Busy:
                 pass
+            except PlumError:
+                raise
+            except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+                # A damaged page or row ("malformed", a state that is not JSON): no retry can mend it.
+                raise _damaged(self.path, exc) from None
             if self._conn is None:
-                await self._ensure_open()
+                await self._ensure_open(deadline)
                 continue
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.timeout
-            elif now >= deadline:
-                raise StoreBusyError(f"SQLite store {self.path!r} stayed locked for {self.timeout:g} s")
+            if time.monotonic() >= deadline:
+                raise _busy(self.path, self.timeout)
             # Real time, not the injected clock: the lock is held for real microseconds.
             await anyio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self.backoff[1])
