@@ -119,6 +119,10 @@ def open_store(spec: str) -> Store:
         return SQLiteStore.from_url(spec)
     from plumasync.governor.stores.redis import RedisStore
 
+    if spec.startswith("lua+"):  # the former Lua store, kept in benchmarks/ as a baseline
+        from .lua_baseline import LuaRedisStore
+
+        return LuaRedisStore.from_url(spec.removeprefix("lua+"), clock=SystemClock())
     if spec.startswith("clock+"):  # an injected clock: the time travels as a script argument
         return RedisStore.from_url(spec.removeprefix("clock+"), clock=ScaledClock(1.0))
     return RedisStore.from_url(spec, clock=SystemClock())
@@ -216,6 +220,97 @@ def main(ops: int, processes: int, tasks: int, redis_url: str | None) -> str:
                  ["store", "ops", "median µs", "p99 µs"], rows)
 
 
+def spread(values: list[float]) -> str:
+    """Median of the rounds, and their range."""
+    return f"{statistics.median(values) * 1e6:.0f} ({min(values) * 1e6:.0f}–{max(values) * 1e6:.0f})"
+
+
+def quantiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def compare_redis(redis: str, ops: int, rounds: int, processes: int) -> str:
+    """WATCH/MULTI store against the former Lua store, 1 and ``processes`` processes, rounds interleaved."""
+    cases = [("WATCH/MULTI (this store)", redis), ("Lua port (former store)", f"lua+{redis}")]
+    figures: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for _ in range(rounds):
+        for n in (1, processes):
+            for name, spec in cases:
+                samples = anyio.run(run_one, spec, ops) if n == 1 else run_processes(spec, ops, n)
+                figures.setdefault((name, n), []).append(quantiles(samples))
+    rows = []
+    for (name, n), values in figures.items():
+        base = figures[(cases[1][0], n)]
+        ratio = statistics.median(v[0] for v in values) / statistics.median(b[0] for b in base)
+        rows.append([name, str(n), spread([v[0] for v in values]), spread([v[1] for v in values]), f"{ratio:.2f}"])
+    return table(f"Redis stores side by side (acquire + observe, µs; median of {rounds} interleaved rounds, range)",
+                 ["store", "processes", "median µs", "p99 µs", "median / Lua"], rows)
+
+
+async def window_child(redis: str, key: str, tasks: int, until: float) -> list[float]:
+    """One of the processes waiting for the window: ``tasks`` requests through a Governor; grant times."""
+    from plumasync.governor import Governor
+    from plumasync.governor.stores.redis import RedisStore
+
+    store = RedisStore.from_url(redis, clock=SystemClock())
+    governor = Governor(store=store, clock=SystemClock(), warn_after=1e9)
+    skey = governor.register(key, Budget(limit=150, window=900.0, reserve=0))
+    granted: list[float] = []
+
+    async def one() -> None:
+        permit = await governor.acquire(skey)
+        granted.append(time.time())
+        spent = await store.redis.incr(f"{key}:server")  # the simulated server's count of the window
+        reset = float(await store.redis.get(f"{key}:reset") or 0)
+        await governor.observe(permit, 200, RateHeaders(limit=150, remaining=max(0, 150 - int(spent)),
+                                                        reset=reset, date=float(int(time.time()))))
+
+    with anyio.move_on_after(max(0.0, until - time.time())):
+        async with anyio.create_task_group() as tg:
+            for _ in range(tasks):
+                tg.start_soon(one)
+    await store.aclose()
+    return granted
+
+
+def window_opening(redis: str, processes: int = 8, tasks: int = 30, lead: float = 8.0) -> str:
+    """A spent window of 150 with ``processes`` processes waiting on one Redis: how fast it refills."""
+    from plumasync.governor.stores.redis import RedisStore
+
+    key = f"bench-open-{os.getpid()}-{time.monotonic_ns()}|acct|data"  # a fresh group per run
+    reset = float(int(time.time() + lead))
+
+    async def prime() -> float:
+        store = RedisStore.from_url(redis, clock=SystemClock())
+        policy = Budget(limit=150, window=900.0, reserve=0).policy()
+        await store.acquire(key, policy, Lane.INTERACTIVE, "prime")
+        await store.observe(key, policy, "prime", 200, RateHeaders(limit=150, remaining=0, reset=reset,
+                                                                     date=float(int(time.time()))))
+        await store.redis.set(f"{key}:reset", repr(reset + 900))
+        state = await store.state(key)
+        await store.aclose()
+        assert state is not None and state.reset_local is not None
+        return state.reset_local + policy.margin  # when the governor opens the window
+
+    opens = anyio.run(prime)
+    until = opens + 3.0
+    children = [subprocess.Popen([sys.executable, "-m", "benchmarks.bench_stores", "--window-child", redis,
+                                  "--key", key, "--tasks", str(tasks), "--until", repr(until)],
+                                 stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    grants: list[float] = []
+    for child in children:
+        out, _ = child.communicate(timeout=lead + 30)
+        grants += json.loads(out)
+    grants.sort()
+    early = sum(1 for t in grants if t < opens - 0.001)
+    last = grants[149] - opens if len(grants) >= 150 else float("nan")
+    rows = [[str(processes), str(processes * tasks), str(len(grants)), str(early),
+             f"{(grants[0] - opens) * 1e3:.1f}" if grants else "-", f"{last * 1e3:.1f}"]]
+    return table("A window of 150 opening for processes waiting on one Redis (ms after reset + margin)",
+                 ["processes", "waiting", "admitted", "admitted early", "first", "150th"], rows)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -223,10 +318,21 @@ if __name__ == "__main__":
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--redis", default=None, help="use this Redis instead of starting a redis-server")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the Redis comparison")
+    parser.add_argument("--compare-processes", type=int, default=8)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--window-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--key", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--until", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
+    if args.window_child:
+        print(json.dumps(anyio.run(window_child, args.window_child, args.key, args.tasks, args.until)))
+    elif args.child:
         print(json.dumps(anyio.run(run_one, args.child, args.ops, args.tag)))
     else:
         print(main(args.ops, args.processes, args.tasks, args.redis))
+        with redis_server(args.redis) as url:
+            if url:
+                print(compare_redis(url, args.ops, args.rounds, args.compare_processes))
+                print(window_opening(url))

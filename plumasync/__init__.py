@@ -23,6 +23,7 @@ from .errors import (
     ResponseParseError,
     ServerError,
     StoreBusyError,
+    StoreError,
     TransportError,
     ValidationError,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "ScaledClock",
     "ServerError",
     "StoreBusyError",
+    "StoreError",
     "SystemClock",
     "TransportError",
     "Usage",

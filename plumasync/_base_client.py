@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .config import Api, Format, Tool, account_id
-from .errors import RateLimitExceeded, TransportError, error_for_status
+from .errors import RateLimitExceeded, TransportError, basic_credentials, error_for_status, register_secret
 from .governor import Budget, GroupKey, GroupSnapshot, Lane
 from .governor.admission import Governor
 from .governor.clock import Clock
@@ -46,15 +46,16 @@ def _http_client(governor: Governor, user: httpx.AsyncClient | None, timeout: fl
     """Our HTTP client: governed, sending either on its own pool or through the user's client.
 
     A user's client is wrapped from the outside (its mounts, proxies, TLS settings and event hooks keep
-    working, and it is never closed by us), not by replacing its private transport.
+    working, and it is never closed by us), not by replacing its private transport.  ``timeout`` is also
+    each attempt's overall deadline (sending and reading the whole body).
     """
     if user is None:
         inner: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
             verify=_ssl_context(), limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
             retries=0)
-        return httpx.AsyncClient(transport=GovernedTransport(inner, governor), timeout=timeout)
-    return httpx.AsyncClient(transport=GovernedTransport(ClientTransport(user), governor), timeout=user.timeout,
-                             headers=user.headers)
+        return httpx.AsyncClient(transport=GovernedTransport(inner, governor, deadline=timeout), timeout=timeout)
+    return httpx.AsyncClient(transport=GovernedTransport(ClientTransport(user), governor, deadline=timeout),
+                             timeout=user.timeout, headers=user.headers)
 
 
 class BaseClient:
@@ -132,6 +133,7 @@ class BaseClient:
                 raise TransportError(type(exc).__name__ + (f": {exc}" if str(exc) else ""),
                                      method=method, url=str(request.url)) from None
             if response.status_code >= 400:
+                self._register_temporary(response.request)
                 error = error_for_status(method=method, url=str(request.url), status=response.status_code,
                                          error=error_text(response.content))
                 if isinstance(error, RateLimitExceeded):
@@ -142,6 +144,13 @@ class BaseClient:
         drain = current_drain()  # a stopping harvest abandons its retries instead of waiting for them
         sleep = self.clock.sleep if drain is None else functools.partial(drain.sleep, self.clock)
         return await self.retry_policy.call(attempt, sleep=sleep, what=f"{method} {url}")
+
+    def _register_temporary(self, request: httpx.Request) -> None:
+        """VoiceTrends' temporary credentials, once seen on a failed request, are masked like the login's."""
+        temporary = basic_credentials(request.headers.get("authorization"))
+        if temporary is not None and temporary[0] != self._login:
+            register_secret(temporary[1], temporary[0])
+            register_secret(temporary[0])
 
     # -- state and lifecycle --------------------------------------------------------------------------------
 

@@ -21,31 +21,31 @@ from .config import (
     Tool,
     check_base_url,
 )
-from .errors import ConfigurationError
+from .errors import ConfigurationError, register_secret
 from .governor import Budget
 from .governor.clock import Clock, SystemClock
 from .governor.stores.base import MemoryStore, Store
 from .retry import RetryPolicy
+from .storeurl import parse_store_url
 from .voicetrends import CacheStats, VoiceTrends
 
 __all__ = ["PlumClient", "open_store"]
 
 
 def open_store(spec: str | Store | None, clock: Clock) -> Store:
-    """Build a store from ``None`` (memory), ``"sqlite:///path.db"``, ``"redis://host:port/db"`` or a Store."""
-    if spec is None or spec == "memory":
-        return MemoryStore(clock)
+    """Build a store from ``None`` (memory), a store URL (see :mod:`plumasync.storeurl`) or a Store."""
     if isinstance(spec, Store):
         return spec
-    if spec.startswith("sqlite://"):
+    kind = "memory" if spec is None else parse_store_url(spec).kind  # one parser for every store URL
+    if spec is None or kind == "memory":
+        return MemoryStore(clock)
+    if kind == "sqlite":
         from .governor.stores.sqlite import SQLiteStore
 
         return SQLiteStore.from_url(spec, clock=clock)
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        from .governor.stores.redis import RedisStore
+    from .governor.stores.redis import RedisStore
 
-        return RedisStore.from_url(spec, clock=clock)
-    raise ConfigurationError(f"unknown store {spec!r}: use sqlite:///path.db, redis://host:6379/0 or None")
+    return RedisStore.from_url(spec, clock=clock)
 
 
 class PlumClient(BaseClient):
@@ -58,6 +58,7 @@ class PlumClient(BaseClient):
     Budgets are kept per group: VoiceTrends ``auth`` (15 per 15 minutes), VoiceTrends ``data`` and Call
     Logs ``calllogs`` (``budget``, default 150 per 15 minutes) until the server's headers say otherwise.
     A user's ``http_client`` is sent through (its mounts and hooks apply) and is never closed by us.
+    ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
     """
 
     def __init__(
@@ -86,10 +87,13 @@ class PlumClient(BaseClient):
         if not login or password is None:
             raise ConfigurationError(
                 "no Plum credentials: pass login= and password=, or set PLUM_LOGIN and PLUM_PASSWORD")
+        register_secret(password, login)  # never in an exception's text, in any encoding
         if tool not in ("dev", "insight", "fuseplus"):
             raise ConfigurationError(f"tool must be 'dev', 'insight' or 'fuseplus', got {tool!r}")
         if format not in ("json", "xml"):
             raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
         self.cache_policy = cache if cache is not None else CachePolicy()

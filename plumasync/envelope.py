@@ -18,6 +18,7 @@ __all__ = [
     "error_text",
     "loads_json",
     "loads_xml",
+    "looks_truncated",
     "parse_xml_envelope",
     "unwrap_envelope",
 ]
@@ -32,6 +33,20 @@ def snippet(body: bytes | str) -> str:
     """The first 200 characters of a body, for :class:`ResponseParseError`."""
     head = body[:200]
     return head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+
+
+def looks_truncated(body: bytes, accept: str) -> bool:
+    """True when a success body cannot be a whole JSON or XML document: it stops mid-document.
+
+    Used only for close-delimited bodies (no ``Content-Length``), where a dropped connection and the
+    end of the body look alike.  A whole document ends with ``}``/``]`` (JSON) or ``>`` (XML).
+    """
+    tail = body.rstrip(b" \t\r\n")
+    if "xml" in accept:
+        return not tail.endswith(b">")
+    if "json" in accept:
+        return not tail.endswith((b"}", b"]"))
+    return False
 
 
 def _repair(doc: str, pos: int) -> str | None:

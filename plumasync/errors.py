@@ -9,7 +9,8 @@
     ├── TransportError                the request never got an HTTP answer (connect, read, dropped)
     ├── HarvestError                  a harvest item that still failed after every retry
     ├── Abandoned                     a request of a stopping Drain, never sent (it cost nothing)
-    ├── StoreBusyError                the budget store stayed locked past its timeout (also a TimeoutError)
+    ├── StoreError                    the budget store cannot be used (damaged, not a database, locked)
+    │   └── StoreBusyError            it stayed locked past its timeout (also a TimeoutError)
     └── APIError                      the API answered with an error
         ├── InvalidRequestError       400: supplied data improperly formatted or invalid
         ├── AuthenticationError       401: credentials invalid or the account is inactive
@@ -19,10 +20,21 @@
         └── FailureStatusError        Call Logs envelope ``"status": "failure"`` under HTTP 200
 
 Every :class:`APIError` carries ``method``, ``url`` (without credentials), ``status`` and the API's
-``error`` text.  No exception ever carries a password or an ``Authorization`` header.
+``error`` text.  No exception ever carries a password or an ``Authorization`` header: a server may echo
+the login form in an error body, so every secret a client was given (the DEV password, the temporary
+VoiceTrends credentials) is masked in every exception's text, in each encoding it could come back in
+(see :func:`mask_secrets`).
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+import threading
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "APIError",
@@ -38,14 +50,104 @@ __all__ = [
     "ResponseParseError",
     "ServerError",
     "StoreBusyError",
+    "StoreError",
     "TransportError",
     "ValidationError",
+    "basic_credentials",
     "error_for_status",
+    "mask_secrets",
+    "register_secret",
 ]
+
+#: What a masked secret is replaced with.
+MASK = "***"
+#: Shorter secrets are not masked: replacing every "ab" in a message would garble it and hide nothing.
+_MIN_SECRET = 3
+
+
+def _encodings(secret: str) -> set[str]:
+    """``secret`` as it may come back: raw, percent-encoded (``%2F`` or ``%2f``, ``+`` or ``%20`` for
+    spaces), HTML-escaped, JSON-escaped (``\\u00e9``, PHP's ``\\/``)."""
+    forms = {secret, quote(secret), quote(secret, safe=""), quote_plus(secret), quote_plus(secret, safe=""),
+             html.escape(secret), html.escape(secret, quote=False)}
+    for ascii_only in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        forms.update((escaped, escaped.replace("/", "\\/")))
+    forms.update([re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), f) for f in forms])
+    return {f for f in forms if len(f) >= _MIN_SECRET}
+
+
+def _forms(login: str | None, password: str) -> set[str]:
+    forms = _encodings(password)
+    if login is not None:  # an echoed Authorization header: Basic base64(login:password)
+        pair = base64.b64encode(f"{login}:{password}".encode()).decode()
+        forms.update((pair, quote(pair, safe="")))
+    return forms
+
+
+class _Registry:
+    """Every secret handed to a client in this process, as one regular expression of all its forms."""
+
+    def __init__(self) -> None:
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, forms: set[str]) -> None:
+        with self._lock:
+            if forms <= self._forms:
+                return
+            self._forms |= forms
+            # Longest first, so a form containing another is masked whole.
+            alternatives = sorted(self._forms, key=len, reverse=True)
+            self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+
+    def mask(self, text: str) -> str:
+        pattern = self._pattern
+        return text if pattern is None else pattern.sub(MASK, text)
+
+
+_REGISTRY = _Registry()
+
+
+def register_secret(password: str | None, login: str | None = None) -> None:
+    """Mask ``password`` (and ``base64(login:password)``) in every exception text from now on.
+
+    :class:`~plumasync.PlumClient` registers its password, and the temporary VoiceTrends credentials
+    when a request that carried them fails; call it for any other secret of yours.
+    """
+    if password and len(password) >= _MIN_SECRET:
+        _REGISTRY.add(_forms(login, password))
+
+
+def mask_secrets(text: str, *pairs: tuple[str | None, str | None]) -> str:
+    """``text`` with every registered secret, and each ``(login, password)`` of ``pairs``, masked in
+    every encoding (raw, percent-encoded, ``+`` for spaces, HTML, JSON, base64 of ``login:password``)."""
+    text = _REGISTRY.mask(text)
+    for login, password in pairs:
+        if password and len(password) >= _MIN_SECRET:
+            for form in sorted(_forms(login, password), key=len, reverse=True):
+                text = text.replace(form, MASK)
+    return text
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """``(login, password)`` from an ``Authorization: Basic ...`` header value (None when it is not one)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        login, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (login, password) if sep else None
 
 
 class PlumError(Exception):
-    """Root of every exception plumasync raises."""
+    """Root of every exception plumasync raises.  Its text never holds a registered secret."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(_REGISTRY.mask(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigurationError(PlumError, ValueError):
@@ -65,7 +167,7 @@ class ResponseParseError(PlumError):
     def __init__(self, message: str, *, endpoint: str = "", snippet: str = "") -> None:
         super().__init__(f"{endpoint}: {message}" if endpoint else message)
         self.endpoint = endpoint
-        self.snippet = snippet[:200]
+        self.snippet = _REGISTRY.mask(snippet)[:200]
 
 
 class TransportError(PlumError):
@@ -75,6 +177,17 @@ class TransportError(PlumError):
         super().__init__(f"{method} {url}: {message}".strip() if method else message)
         self.method = method
         self.url = url
+
+
+class StoreError(PlumError):
+    """The budget store cannot be used: its file is damaged or not a database, or it stayed locked.
+
+    The message names the store and what to do about it.
+    """
+
+
+class StoreBusyError(StoreError, TimeoutError):
+    """The budget store stayed locked by other processes for longer than its ``timeout``."""
 
 
 class HarvestError(PlumError):
@@ -91,10 +204,6 @@ class Abandoned(PlumError):
     and never will be."""
 
 
-class StoreBusyError(PlumError, TimeoutError):
-    """The budget store stayed locked by other processes for longer than its ``timeout``."""
-
-
 class APIError(PlumError):
     """The API answered with an error status (or a failure envelope).
 
@@ -106,7 +215,7 @@ class APIError(PlumError):
         self.method = method
         self.url = url
         self.status = status
-        self.error = error
+        self.error = error = _REGISTRY.mask(error)
         where = f"{method} {url}".strip()
         code = f"HTTP {status}" if status is not None else "not sent"
         detail = f": {error}" if error else ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -39,6 +40,9 @@ from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .sinks import HarvestedLog, Sink, open_sink
 from .transport import Drain
 from .validation import MAX_PAGE_SIZE
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
 
@@ -127,6 +131,9 @@ class Harvest:
     ``jsonl`` (a JSON Lines path instead), ``page_size`` (1..10000, default 10000), ``format``.
 
     Cost: ``ceil(listed / page_size)`` listing requests plus one request per call not already stored.
+    A listing page that still fails after every retry ends the harvest with that error (a
+    :class:`~plumasync.errors.PlumError`: ``TransportError``, ``ServerError``, ...), never an exception
+    group; a sink that cannot work is refused with ``ConfigurationError`` before any request.
     Use ``async with`` for deterministic clean-up (required on trio when breaking out early)::
 
         async with plum.calllogs.harvest(start, end, sink="calls.db") as harvest:
@@ -190,6 +197,12 @@ class Harvest:
             self._tg.cancel_scope.cancel()  # stopped early: in-flight batches are written (shielded)
         try:
             await self._stack.aclose()
+        except BaseExceptionGroup as group:
+            # The pipeline's task groups wrap what failed; callers catch PlumError, not a group.
+            leaf = _plain_error(group)
+            if leaf is None:
+                raise
+            raise leaf from None
         finally:
             self._update_requests()
             if self.sink is not None:
@@ -346,3 +359,22 @@ class Harvest:
                 self.progress.done += len(batch)
                 for item in batch:
                     await out.send(item)
+
+
+def _plain_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The error to raise instead of ``group``: its first PlumError, else its only other error (None:
+    keep the group, e.g. when it holds only cancellations)."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    errors = [e for e in leaves if isinstance(e, Exception)]
+    plum = [e for e in errors if isinstance(e, PlumError)]
+    if plum:
+        return plum[0]
+    return errors[0] if len(errors) == 1 else None
+

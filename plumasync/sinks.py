@@ -5,12 +5,18 @@ batches atomically: SQLite in one transaction per batch (``INSERT OR IGNORE`` on
 key, so nothing is ever stored twice), JSON Lines with one flush per batch (a line cut short by a crash
 is dropped when the file is opened again).  A process killed mid-run loses at most the batch it was
 writing, and the next run fetches exactly that again.
+
+Nothing here ever deletes a stored log: a damaged JSON Lines line is skipped in place, never cut.  What a
+sink refuses up front (before the harvest spends a request), and its one-harvest-per-file lock, are in
+:mod:`plumasync.sinkfiles`; the README's "sink guarantees" table states all of it for users.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -21,8 +27,11 @@ import attrs
 
 from .errors import ConfigurationError
 from .models.calllogs import CallLogDetail, CallLogEntry
+from .sinkfiles import check_regular, check_writable, lock_file, open_locked, scan_jsonl
 
 __all__ = ["HarvestedLog", "JSONLSink", "SQLiteSink", "Sink", "open_sink"]
+
+log = logging.getLogger("plumasync")
 
 
 @attrs.frozen
@@ -85,14 +94,45 @@ class SQLiteSink(Sink):
 
     Columns: ``log_id`` (primary key), ``session_id``, ``dest``, ``type``, ``src``, ``start``, ``end``
     (Unix seconds), ``location``, ``timestamp`` (from the detail) and ``detail`` (the log text).
+
+    Refused up front with :class:`~plumasync.errors.ConfigurationError` (before any request): a path that
+    is not a regular file, a file or directory this process cannot write, a file that is not a SQLite
+    database, a file another harvest holds.  A file this sink created and stored nothing in is removed
+    on :meth:`close`.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
-        self._db.executescript(_SCHEMA)
+        check_regular(self.path)
+        self._created = not self.path.exists()
+        self._lock_fd = open_locked(self.path, "SQLite")
+        try:
+            self._db = self._connect()
+        except BaseException:
+            self._release(remove=self._created)
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        check_writable(self.path)
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open {str(self.path)!r} as a SQLite sink: {exc}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+            db.executescript(_SCHEMA)
+            # Prove now that writes are possible (a read-only database answers only to a write), so a
+            # sink that cannot store is refused before any request is spent.
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"PRAGMA user_version = {version}")
+            db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            db.close()
+            raise ConfigurationError(f"cannot write the SQLite sink {str(self.path)!r}: {exc} "
+                                     "(is it a SQLite database this process may write?)") from None
+        return db
 
     def stored(self, log_ids: Iterable[int]) -> set[int]:
         ids = list(log_ids)
@@ -130,7 +170,20 @@ class SQLiteSink(Sink):
             yield dict(zip(names, row, strict=True))
 
     def close(self) -> None:
+        if self._lock_fd < 0:
+            return
+        empty = self._created and self.count() == 0
         self._db.close()
+        self._release(remove=empty)  # a run that stored nothing leaves no empty file behind
+
+    def _release(self, *, remove: bool) -> None:
+        if remove:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.path}{suffix}")
+        # Closed last: SQLite's own locks on the file must be gone before this descriptor is.
+        os.close(self._lock_fd)
+        self._lock_fd = -1
 
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"
@@ -139,30 +192,54 @@ class SQLiteSink(Sink):
 class JSONLSink(Sink):
     """One JSON object per line (:meth:`HarvestedLog.to_dict`), appended; resumable like SQLite.
 
-    Opening the file reads the log ids it already holds (and drops a last line cut short by a crash).
+    Opening the file reads the log ids it already holds.  A last line cut short by a crash is dropped
+    (it is the only line ever removed).  A damaged line elsewhere is left in place and skipped: its line
+    number is in :attr:`damaged` and logged, and since its log is not counted as stored, the harvest
+    fetches it again and appends it, so a rerun heals the file.  Refused up front
+    (:class:`~plumasync.errors.ConfigurationError`): a path that is not a regular file, a file in which
+    no line is a plumasync record (someone else's data), a file another harvest holds.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        check_regular(self.path)
+        created = not self.path.exists()
         self._ids: set[int] = set()
-        if self.path.exists():
-            self._recover()
-        self._file = self.path.open("a", encoding="utf-8")
+        #: Line numbers (1-based) of damaged lines that were skipped.
+        self.damaged: list[int] = []
+        self._created = created
+        try:
+            self._file = self.path.open("ab")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write the JSON Lines sink {str(self.path)!r}: {exc}") from None
+        try:
+            lock_file(self._file.fileno(), self.path)
+            if not created:
+                self._recover()
+        except BaseException:
+            self._file.close()
+            if created:
+                self.path.unlink(missing_ok=True)
+            raise
 
     def _recover(self) -> None:
-        good = 0
-        with self.path.open("rb") as f:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    break  # cut short by a crash: dropped below
-                try:
-                    self._ids.add(int(json.loads(raw)["log_id"]))
-                except (ValueError, KeyError, TypeError):
-                    break
-                good += len(raw)
-        if good != self.path.stat().st_size:
-            with self.path.open("r+b") as f:
-                f.truncate(good)
+        scan = scan_jsonl(self.path)
+        if scan.foreign():
+            raise ConfigurationError(
+                f"{str(self.path)!r} holds no plumasync record (line {(scan.damaged or [1])[0]} is not one): "
+                "refusing to append to someone else's file; choose another --jsonl path")
+        self._ids = scan.ids
+        self.damaged = scan.damaged
+        if scan.damaged:
+            shown = ", ".join(map(str, scan.damaged[:10])) + (", ..." if len(scan.damaged) > 10 else "")
+            log.warning("%s: %d damaged line(s) (not plumasync records) left in place and skipped: line %s; "
+                        "their logs are fetched again", self.path, len(scan.damaged), shown)
+        if scan.tail_is_record:
+            self._file.write(b"\n")  # whole record, only its newline missing: keep it
+            self._file.flush()
+        elif scan.end < scan.size:
+            self._file.truncate(scan.end)  # a final line cut short by a crash: the only line dropped
+            log.warning("%s: dropped a final line cut short by a crash (line %d)", self.path, scan.lines)
 
     def stored(self, log_ids: Iterable[int]) -> set[int]:
         return {i for i in log_ids if i in self._ids}
@@ -171,7 +248,8 @@ class JSONLSink(Sink):
         fresh = [h for h in batch if h.log_id not in self._ids]
         if not fresh:
             return
-        self._file.write("".join(json.dumps(h.to_dict(), separators=(",", ":")) + "\n" for h in fresh))
+        text = "".join(json.dumps(h.to_dict(), separators=(",", ":")) + "\n" for h in fresh)
+        self._file.write(text.encode("utf-8"))
         self._file.flush()
         self._ids.update(h.log_id for h in fresh)
 
@@ -179,7 +257,12 @@ class JSONLSink(Sink):
         return len(self._ids)
 
     def close(self) -> None:
+        if self._file.closed:
+            return
+        empty = self._created and self._file.tell() == 0
         self._file.close()
+        if empty:
+            self.path.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"JSONLSink({str(self.path)!r})"

@@ -10,6 +10,13 @@ A request without the hint is sent ungoverned (it is not a Plum API call).  A re
 group (a 429) says until when in ``response.extensions["plumasync"]["paused_until"]``, so the layer above
 never asks the governor again.
 
+Every governed attempt has an overall **deadline** (``deadline`` seconds, real time, from the moment the
+permit is granted): sending the request *and reading the whole body* must fit in it.  httpx's own
+timeouts bound each read, so a server trickling a byte every few seconds would never trip them; the
+deadline turns such an attempt into a transport error, which the retry policy retries.  A body cut short
+(fewer bytes than ``Content-Length``, or a close-delimited body that ends mid-document) is a transport
+error too, never a parse error: the next attempt may get it whole.
+
 A :class:`Drain` lets a batch of requests (a harvest) stop gracefully: requests still waiting for a
 permit, or for a retry's backoff, are abandoned at once and cost nothing; requests already sent finish.
 """
@@ -24,12 +31,14 @@ from typing import Any
 import anyio
 import httpx
 
+from .envelope import looks_truncated
 from .errors import Abandoned
 from .governor import Governor, Lane, parse_rate_headers
 from .governor.clock import Clock
 from .governor.core.state import RateHeaders
 
 __all__ = [
+    "DEFAULT_DEADLINE",
     "EXTENSION",
     "ClientTransport",
     "Drain",
@@ -38,6 +47,9 @@ __all__ = [
     "hints",
     "paused_until",
 ]
+
+#: Seconds one governed attempt may take in all (send + whole body) unless the client says otherwise.
+DEFAULT_DEADLINE = 60.0
 
 #: The key of ``request.extensions`` that carries plumasync's per-request hints.
 EXTENSION = "plumasync"
@@ -115,12 +127,15 @@ class GovernedTransport(httpx.AsyncBaseTransport):
     """Wraps ``inner`` so that every governed request is admitted by ``governor`` first.
 
     Every attempt (retries included) passes through here, so every attempt is counted.  A request that
-    fails without a response is observed as "status None" (the server may have counted it).
+    fails without a response is observed as "status None" (the server may have counted it).  The body of
+    a governed response is read here, within ``deadline`` seconds of sending (see the module docstring).
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, governor: Governor) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, governor: Governor,
+                 deadline: float = DEFAULT_DEADLINE) -> None:
         self.inner = inner
         self.governor = governor
+        self.deadline = deadline
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         hint = request.extensions.get(EXTENSION)
@@ -136,7 +151,7 @@ class GovernedTransport(httpx.AsyncBaseTransport):
             with drain.waiting():
                 permit = await self.governor.acquire(group, lane, max_wait)
         try:
-            response = await self.inner.handle_async_request(request)
+            response = await self._send_and_read(request)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self.governor.observe(permit, None, _NO_HEADERS)
@@ -145,6 +160,23 @@ class GovernedTransport(httpx.AsyncBaseTransport):
             pause = await self.governor.observe(permit, response.status_code, parse_rate_headers(response.headers))
         if response.status_code == 429 and pause is not None:
             response.extensions[EXTENSION] = {"paused_until": pause}
+        return response
+
+    async def _send_and_read(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its whole body within the deadline; a cut-short body is an error."""
+        with anyio.move_on_after(self.deadline) as scope:
+            response = await self.inner.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        if scope.cancelled_caught:
+            raise httpx.ReadTimeout(f"no complete response within the {self.deadline:g} s deadline",
+                                    request=request)
+        if response.status_code < 300 and _close_delimited(response) and \
+                looks_truncated(response.content, request.headers.get("accept", "")):
+            raise httpx.RemoteProtocolError("connection closed before the end of the body (truncated)",
+                                            request=request)
         return response
 
     async def aclose(self) -> None:
@@ -166,3 +198,9 @@ class ClientTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Nothing to close: the user's client belongs to the user."""
+
+
+def _close_delimited(response: httpx.Response) -> bool:
+    """True when only the connection's close marks the end of the body (no length, not chunked)."""
+    headers = response.headers
+    return "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "").lower()

@@ -14,7 +14,10 @@ from typing import TypeGuard
 from .errors import ValidationError
 
 __all__ = [
+    "MAX_API_INT",
     "MAX_PAGE_SIZE",
+    "MAX_PHONE_DIGITS",
+    "MAX_TIMESTAMP",
     "PERIODS",
     "cl_range",
     "cl_timestamp",
@@ -34,6 +37,15 @@ PERIODS = ("day", "week", "month")
 MAX_PAGE_SIZE = 10_000
 """The largest ``limit`` the Call Logs listings accept."""
 
+MAX_PHONE_DIGITS = 15
+"""E.164 numbers have at most 15 digits: anything longer is no phone number."""
+
+MAX_TIMESTAMP = 253_402_300_799
+"""The last second of year 9999 (Unix seconds): the API's times are 4-digit-year instants."""
+
+MAX_API_INT = 2**63 - 1
+"""Offsets and log ids travel as signed 64-bit integers: a larger one can only be a mistake."""
+
 _DATE_FORMS = "a date, a datetime, a 'YYYYMMDD' or 'YYYY-MM-DD' string or a YYYYMMDD int"
 _TIME_FORMS = "an aware datetime, Unix seconds (int or float) or a date (midnight UTC)"
 _YMD = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})", re.ASCII)
@@ -52,19 +64,28 @@ def vt_date(value: date | datetime | str | int, name: str = "date") -> date:
     ``"YYYY-MM-DD"`` or the int ``YYYYMMDD``.
     """
     if isinstance(value, datetime):
-        return value.date()
+        return _four_digit_year(value.date(), name, value)
     if isinstance(value, date):
-        return value
+        return _four_digit_year(value, name, value)
     if _is_int(value) or isinstance(value, str):
         text = str(value).strip()
         m = _YMD.fullmatch(text)
         if m is not None and (len(text) == 8 or text.count("-") == 2):
             try:
-                return date(int(m[1]), int(m[2]), int(m[3]))
-            except ValueError:
-                pass
+                return _four_digit_year(date(int(m[1]), int(m[2]), int(m[3])), name, value)
+            except ValueError as exc:
+                if isinstance(exc, ValidationError):
+                    raise
         raise ValidationError(f"{name}={value!r} is not a valid calendar date; expected {_DATE_FORMS}")
     raise ValidationError(f"{name} must be {_DATE_FORMS}, got {type(value).__name__} {value!r}")
+
+
+def _four_digit_year(day: date, name: str, value: object) -> date:
+    # The wire form is YYYYMMDD: a year before 1000 would not fill its four digits
+    # (strftime("%Y") gives "999", so 0999-01-01 would be sent as "9990101").
+    if day.year < 1000:
+        raise ValidationError(f"{name}={value!r} has a year before 1000; dates need a 4-digit year")
+    return day
 
 
 def vt_range(start: date | datetime | str | int, end: date | datetime | str | int) -> tuple[str, str]:
@@ -72,7 +93,11 @@ def vt_range(start: date | datetime | str | int, end: date | datetime | str | in
     first, last = vt_date(start, "start"), vt_date(end, "end")
     if first > last:
         raise ValidationError(f"start ({first.isoformat()}) must not be after end ({last.isoformat()})")
-    return first.strftime("%Y%m%d"), last.strftime("%Y%m%d")
+    return _ymd(first), _ymd(last)
+
+
+def _ymd(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"  # strftime("%Y") does not zero-pad
 
 
 def period(value: str) -> str:
@@ -83,14 +108,15 @@ def period(value: str) -> str:
 
 
 def _digits(value: object, name: str, forms: str) -> str:
+    text: str | None = None
     if _is_int(value) and value >= 0:
-        return str(value)
-    if isinstance(value, str):
+        text = str(value)
+    elif isinstance(value, str) and len(value) <= 64:
         text = _PHONE_NOISE.sub("", value)
         text = text[1:] if text.startswith("+") else text
-        if _DIGITS.fullmatch(text):
-            return text
-    raise ValidationError(f"{name} must be {forms}, got {value!r}")
+    if text is not None and _DIGITS.fullmatch(text) and len(text) <= MAX_PHONE_DIGITS:
+        return text
+    raise ValidationError(f"{name} must be {forms} of 1 to {MAX_PHONE_DIGITS} digits, got {value!r:.80}")
 
 
 def phone(value: str | int) -> str:
@@ -128,9 +154,10 @@ def cl_timestamp(value: datetime | date | int | float, name: str = "timestamp") 
                 f"{name}={value!r} is a naive datetime, which is ambiguous; give it a tzinfo "
                 "(e.g. datetime(..., tzinfo=timezone.utc)) or pass Unix seconds"
             )
-        return math.floor(value.timestamp())
+        return _bounded_seconds(value.timestamp(), name, value)
     if isinstance(value, date):
-        return int(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp())
+        return _bounded_seconds(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp(),
+                                name, value)
     if _is_int(value):
         seconds: float = value
     elif isinstance(value, float):
@@ -139,8 +166,15 @@ def cl_timestamp(value: datetime | date | int | float, name: str = "timestamp") 
         seconds = value
     else:
         raise ValidationError(f"{name} must be {_TIME_FORMS}, got {type(value).__name__} {value!r}")
+    return _bounded_seconds(seconds, name, value)
+
+
+def _bounded_seconds(seconds: float, name: str, value: object) -> int:
     if seconds < 0:
-        raise ValidationError(f"{name} must not be before 1970 (Unix seconds >= 0), got {value!r}")
+        raise ValidationError(f"{name} must not be before 1970 (Unix seconds >= 0), got {value!r:.80}")
+    if seconds > MAX_TIMESTAMP:
+        raise ValidationError(f"{name} must not be after year 9999 (Unix seconds <= {MAX_TIMESTAMP}), "
+                              f"got {value!r:.80}")
     return math.floor(seconds)
 
 
@@ -160,16 +194,18 @@ def page_size(limit: int) -> int:
 
 
 def offset(n: int) -> int:
-    """A Call Logs ``offset``: an int >= 0 (bool refused)."""
-    if _is_int(n) and n >= 0:
+    """A Call Logs ``offset``: an int from 0 to 2**63 - 1 (bool refused)."""
+    if _is_int(n) and 0 <= n <= MAX_API_INT:
         return n
-    raise ValidationError(f"offset must be an int >= 0, got {n!r}")
+    raise ValidationError(f"offset must be an int >= 0 and at most {MAX_API_INT}, got {n!r:.80}")
 
 
 def log_id(value: int | str) -> int:
-    """A ``calls/log`` id: a positive int or a string of digits → int."""
-    if _is_int(value) and value > 0:
+    """A ``calls/log`` id: a positive int or a string of digits, at most 2**63 - 1 → int."""
+    if _is_int(value) and 0 < value <= MAX_API_INT:
         return value
-    if isinstance(value, str) and len(value) <= 40 and _DIGITS.fullmatch(value.strip()) and int(value) > 0:
+    if isinstance(value, str) and len(value) <= 40 and _DIGITS.fullmatch(value.strip()) \
+            and 0 < int(value) <= MAX_API_INT:
         return int(value)
-    raise ValidationError(f"log_id must be a positive int or a string of digits, got {value!r}")
+    raise ValidationError(f"log_id must be a positive int or a string of digits up to {MAX_API_INT}, "
+                          f"got {value!r:.80}")

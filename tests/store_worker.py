@@ -104,8 +104,11 @@ class Outcome:
 
 
 def run_workers(store: str, *, processes: int = 4, per_worker: int = 20, kill_one: bool = False,
-                limit: int = 30, window: int = 300, scale: float = 100.0, timeout: float = 25.0) -> Outcome:
+                limit: int = 30, window: int = 300, scale: float = 100.0, timeout: float = 25.0,
+                on_go: Any = None) -> Outcome:
     """``processes`` workers on one sandbox account through ``store``; optionally one is SIGKILLed.
+
+    ``on_go(clock, go)`` is called once the workers are told to start at clock time ``go``.
 
     The sandbox runs in this process (uvicorn thread) on a ScaledClock shared with the workers.
     """
@@ -136,6 +139,8 @@ def run_workers(store: str, *, processes: int = 4, per_worker: int = 20, kill_on
                 assert p.stdin is not None
                 p.stdin.write(f"go {go!r}\n")
                 p.stdin.flush()
+            if on_go is not None:
+                on_go(clock, go)
             held = killed = 0
             if kill_one:
                 until_go = max(0.0, (go - clock.now()) / scale)  # real seconds before the workers start

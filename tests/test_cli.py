@@ -145,8 +145,8 @@ def test_trends_table_and_json(server: SandboxServer) -> None:
     weekly = invoke(["trends", "profile", "--start", "20240501", "--end", "20240531", "--period", "week"],
                     env)
     assert weekly.exit_code == 0 and "callers" in weekly.stdout
-    # One authentication for each process (credentials live in the process's memory store).
-    assert server.app.recorder.count(path_prefix="/api/auth") == 6
+    # One authentication for all six runs: the default store keeps the temporary credentials.
+    assert server.app.recorder.count(path_prefix="/api/auth") == 1
     assert server.app.recorder.statuses()[429] == 0
 
 
@@ -161,10 +161,15 @@ def test_budget_prints_each_group(server: SandboxServer) -> None:
     assert len(server.app.recorder) == 0  # reading the budget costs no request
 
 
-def test_budget_without_credentials_needs_a_store(server: SandboxServer) -> None:
+def test_budget_without_flags_shows_the_default_store(server: SandboxServer) -> None:
     env = {**env_for(server), "PLUM_LOGIN": None, "PLUM_PASSWORD": None}
-    result = invoke(["budget"], env)
-    assert result.exit_code == 2 and "--store" in result.output
+    empty = invoke(["budget"], env)
+    assert empty.exit_code == 0 and "no run has used it yet" in empty.stdout
+    assert invoke(["trends", "volume", "--start", "20240501", "--end", "20240502"], env_for(server)).exit_code == 0
+    groups = {g["group"]: g for g in json.loads(invoke(["budget", "--json"], env).stdout)}
+    assert set(groups) == {"auth", "data"} and groups["data"]["admitted"] == 1
+    table = invoke(["budget"], env)
+    assert table.exit_code == 0 and "data" in table.stdout and "store.db" in table.stdout
 
 
 def test_budget_lists_a_shared_store_without_credentials(server: SandboxServer, tmp_path: Path) -> None:

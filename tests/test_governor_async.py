@@ -224,6 +224,7 @@ async def test_a_drain_drops_the_waiting_requests_and_lets_the_sent_one_finish()
             assert (snap.in_flight, snap.waiters) == (1, 5)  # the cold-start probe is sent, the rest wait
             drain.stop()
             await anyio.wait_all_tasks_blocked()
+            await anyio.wait_all_tasks_blocked()  # the head waiter unwinds its timed wait (the probe's timeout)
             assert outcomes == [Abandoned] * 5  # dropped at once, though the clock never moved
             gate.set()
         assert outcomes == [Abandoned] * 5 + [200]  # the request already sent finished

@@ -35,7 +35,7 @@ def test_cold_start_sends_one_probe_then_opens_up() -> None:
     probe = grant(s, T0)
     assert probe is not None
     d = s.acquire(T0, POLICY, Lane.INTERACTIVE, "second")
-    assert not d.granted and d.retry_at is None  # wait for the probe's headers
+    assert not d.granted and d.retry_at == T0 + POLICY.window / 10  # the probe's headers (or its timeout)
     s.observe(T0 + 0.1, POLICY, probe, 200, hdr(9, date=T0))
     assert s.mode == Mode.HEADERS.value
     granted = [grant(s, T0 + 0.1) for _ in range(9)]
@@ -75,7 +75,9 @@ def test_window_rolls_at_the_server_reset_plus_margin() -> None:
     assert not d.granted and d.retry_at == pytest.approx(RESET + POLICY.margin)
     assert grant(s, RESET + 0.5) is None  # before the margin has passed
     assert grant(s, RESET + POLICY.margin) is not None
-    assert s.remaining == 10 and s.reset == RESET + 900 and not s.contended
+    # The new window opens with half the limit until the first answer says what the window holds.
+    assert s.remaining is None and s.reset == RESET + 900 and not s.contended
+    assert sum(grant(s, RESET + POLICY.margin) is not None for _ in range(10)) == 10 // 2 - 1
 
 
 @pytest.mark.parametrize("skew", [5.0, -5.0])
@@ -92,7 +94,7 @@ def test_skew_is_handled_through_the_date_header(skew: float) -> None:
     assert grant(s, RESET - skew + POLICY.margin) is not None
 
 
-def test_offset_estimate_tightens_and_restarts_when_the_server_clock_moves() -> None:
+def test_offset_estimate_tightens_and_restarts_when_two_dates_say_the_server_clock_moved() -> None:
     s = GroupState.new(POLICY)
     # Date is floored: a response received at local 100.9 with Date 100 says offset >= -0.9
     p = grant(s, T0 + 100.8)
@@ -105,7 +107,11 @@ def test_offset_estimate_tightens_and_restarts_when_the_server_clock_moves() -> 
     assert s.offset == pytest.approx(0.0)
     p = grant(s, T0 + 103.0)
     assert p
-    s.observe(T0 + 103.1, POLICY, p, 200, hdr(7, date=T0 + 93))  # server clock jumped back 10 s
+    s.observe(T0 + 103.1, POLICY, p, 200, hdr(7, date=T0 + 93))  # server clock jumped back 10 s ...
+    assert s.offset == pytest.approx(0.0)  # ... one Date alone is doubted
+    p = grant(s, T0 + 104.0)
+    assert p
+    s.observe(T0 + 104.1, POLICY, p, 200, hdr(6, date=T0 + 94))  # a second one agrees: believed
     assert s.offset == pytest.approx(-10.1)
 
 

@@ -273,7 +273,9 @@ async def test_redis_stopped_mid_run_falls_back_then_recovers(caplog: pytest.Log
                                         RateHeaders(limit=20, remaining=18, reset=clock.now() + 500))
                 await clock.advance(0.1)
             assert store.degraded
-            assert len(granted) == 5  # limit // expected_workers, whatever the server's Remaining says
+            # The share of what the window had left when Redis went (19 // 4), not a fresh limit // 4,
+            # whatever the server's Remaining says meanwhile.
+            assert len(granted) == 4
             assert not timed.decision.granted and timed.decision.retry_at is not None
             warned = [r for r in caplog.records if r.levelno >= logging.WARNING and "unreachable" in r.msg]
             assert len(warned) == 1
@@ -289,8 +291,8 @@ async def test_redis_stopped_mid_run_falls_back_then_recovers(caplog: pytest.Log
             timed = await store.acquire(KEY, policy, Lane.INTERACTIVE, "shared-again")
             assert not store.degraded and timed.decision.granted
             snap = await store.snapshot(KEY, policy)
-            # Redis learnt of the 5 requests admitted during the outage (+ "still-local" was refused).
-            assert snap.remaining == 19 - 5 and snap.in_flight == 1
+            # Redis learnt of the 4 requests admitted during the outage (+ "still-local" was refused).
+            assert snap.remaining == 19 - 4 and snap.in_flight == 1
             assert any("reachable again" in r.message for r in caplog.records)
             assert len([r for r in caplog.records if "unreachable" in r.message]) == 1
     finally:
@@ -322,7 +324,10 @@ PER_WORKER, WORKERS, LIMIT, WINDOW = 20, 4, 30, 300
 
 @pytest.mark.e2e
 def test_four_processes_share_one_budget(redis_server: RedisServer) -> None:
-    out = run_workers(redis_server.url, processes=WORKERS, per_worker=PER_WORKER, limit=LIMIT, window=WINDOW)
+    # Time runs x50 (a window is 6 real seconds): each admission is a WATCH/MULTI transaction of a few
+    # real milliseconds on a loaded machine, which x100 would turn into a visible share of the window.
+    out = run_workers(redis_server.url, processes=WORKERS, per_worker=PER_WORKER, limit=LIMIT, window=WINDOW,
+                      scale=50.0, timeout=50.0)
     best = t_min(WORKERS * PER_WORKER, go=out.go, limit=LIMIT, window=WINDOW)
     print(f"\n[redis x{WORKERS}] elapsed {out.elapsed:.1f} clock-s, T_min {best:.1f}, "
           f"ratio {out.elapsed / best:.3f}, statuses {dict(out.statuses)}")

@@ -136,9 +136,11 @@ async def test_file_is_private(db: Path) -> None:
 
 def test_from_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert SQLiteStore.from_url("sqlite:///rel.db").path == "rel.db"
-    assert SQLiteStore.from_url("sqlite:////abs/dir/b.db?timeout=3").path == "/abs/dir/b.db"
-    assert SQLiteStore.from_url("sqlite:////abs/dir/b.db?timeout=3").timeout == 3.0
+    assert SQLiteStore.from_url("sqlite:///rel.db").path == str(tmp_path / "rel.db")  # resolved, absolute
+    assert SQLiteStore.from_url(f"sqlite:///{tmp_path}/b.db?timeout=3").path == f"{tmp_path}/b.db"
+    assert SQLiteStore.from_url(f"sqlite:///{tmp_path}/b.db?timeout=3").timeout == 3.0
+    with pytest.raises(ConfigurationError, match="/abs/dir does not exist"):
+        SQLiteStore.from_url("sqlite:////abs/dir/b.db")
     assert SQLiteStore.from_url("sqlite:///x.db").shared
     for bad in ("sqlite://host/x.db", "sqlite:///:memory:", "sqlite:///x.db?mode=ro", "sqlite:///x.db?timeout=z"):
         with pytest.raises(ConfigurationError):

@@ -27,19 +27,22 @@ from ._common import (
     VoiceTrendsOpt,
     connection,
     fmt_local,
-    redact_url,
     run_async,
 )
+from ._format import print_table
+from ._store import default_store_path
 
 __all__ = ["budget"]
 
 BUDGET_EPILOG = f"""[bold]Examples[/bold]
 
-  plumasync budget                              # this account's groups
-  plumasync budget --store sqlite:///budget.db  # no credentials: every group in the store
+  plumasync budget                              # the default store: what earlier runs left
+  plumasync budget --store /var/lib/plum/budget.db   # or sqlite:////var/lib/plum/budget.db
   plumasync budget --store redis://localhost:6379/0 --json
 
-Costs no request: the state is read from the store (a new process's memory store knows nothing yet).
+Costs no request: the state is read from the store.  Without --store that is the CLI's default store
+(a SQLite file in your state directory, shared by every plumasync run); with credentials only this
+account's groups are shown, without them every group the store holds.
 
 {EXIT_CODES_HELP}"""
 
@@ -58,27 +61,30 @@ def budget(
 ) -> None:
     """Show each budget group's state: limit, remaining, in flight, next reset, pauses, waiters.
 
-    With credentials, the account's three groups (VoiceTrends auth and data, Call Logs); with a store
-    and no credentials, every group the store holds.
+    Reads the store the other commands use (default: the CLI's SQLite file in your state directory).
+    With credentials, the account's three groups (VoiceTrends auth and data, Call Logs); without them,
+    every group the store holds.
     """
     opts = connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url,
                       calllogs_url=calllogs_url, store=store, verbose=verbose)
-    spec = opts.store
+    memory = opts.store is not None and opts.store.strip() == "memory"
     if opts.login and opts.password is not None:
         run_async(opts, partial(_account, opts, as_json))
-    if spec is None:
+    if opts.store is None and not default_store_path().exists():  # reading it must not create it
+        _show([], f"{opts.store_label()}: no run has used it yet", as_json)
+        raise typer.Exit(0)
+    if memory:
         raise typer.BadParameter(
-            "give credentials (PLUM_LOGIN/PLUM_PASSWORD) for this account's groups, or --store URL to list "
-            "a shared store's groups (a new process's in-memory budget is empty)", param_hint="--store")
-    run_async(opts, partial(_store, opts, spec, as_json))
+            "a memory store is empty in a new process: give credentials (PLUM_LOGIN/PLUM_PASSWORD) to see "
+            "this account's default budget, or name a shared store", param_hint="--store")
+    run_async(opts, partial(_store, opts, opts.store_url(), as_json))
 
 
 async def _account(opts: GlobalOptions, as_json: bool) -> int:
-    spec = opts.store
     async with opts.client() as plum:
         snaps = await plum.fetch_budget_snapshot()
         rows = [(plum.groups[name], snap) for name, snap in snaps.items()]
-    _show(rows, redact_url(spec) if spec else "memory (this process only)", as_json)
+    _show(rows, opts.store_label(), as_json)
     return 0
 
 
@@ -88,11 +94,11 @@ async def _store(opts: GlobalOptions, spec: str, as_json: bool) -> int:
         rows = []
         for key in await store.keys():
             group = key.rsplit("|", 1)[-1]
-            policy = (AUTH_BUDGET if group == "auth" else Budget()).policy()
+            policy = (AUTH_BUDGET if group == "auth" else opts.budget or Budget()).policy()
             rows.append((key, await store.snapshot(key, policy)))
     finally:
         await store.aclose()
-    _show(rows, redact_url(spec), as_json)
+    _show(rows, opts.store_label(), as_json)
     return 0
 
 
@@ -127,4 +133,4 @@ def _show(rows: list[tuple[str, GroupSnapshot]], where: str, as_json: bool) -> N
         label = {"in_flight": "in flight", "reset_at": "next reset", "paused_until": "paused until",
                  "throttled": "429s", "available": "available now"}.get(field, field)
         table.add_row(label, *cells)
-    console.print(table)
+    print_table(console, table)

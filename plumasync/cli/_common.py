@@ -9,9 +9,9 @@ import shlex
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import Annotated, NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import attrs
@@ -20,18 +20,26 @@ from rich.console import Console
 
 from ..client import PlumClient
 from ..config import check_base_url
-from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError
+from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError, mask_secrets
+from ..governor import Budget
+from ..storeurl import parse_store_url, redact_store_url
 from ..wire import default_timezone
+from ._format import fmt_duration, fmt_local
+from ._logging import apply_verbosity, quiet_below, setup_logging
+from ._store import default_store_path, prepare_default_store
 
 __all__ = [
     "ExitCode",
     "GlobalOptions",
     "fmt_duration",
+    "fmt_local",
     "parse_date",
     "parse_time",
+    "quiet_below",
     "redact_url",
     "resume_command",
     "run_async",
+    "setup_logging",
 ]
 
 log = logging.getLogger("plumasync")
@@ -71,17 +79,20 @@ class GlobalOptions:
     password: str | None = attrs.field(default=None, repr=False)
     voicetrends_url: str | None = None
     calllogs_url: str | None = None
+    #: ``--store`` as given; None: the default store in the user's state directory (see ``_store``).
     store: str | None = None
+    #: ``--budget LIMIT/WINDOW``: the data and Call Logs groups' budget until headers say otherwise.
+    budget: Budget | None = None
     verbose: int = 0
+    quiet: bool = False
+    log_file: Path | None = None
     prog: str = "plumasync"
     #: The one console writing to stderr (progress, warnings, errors): rich needs a single owner.
     err: Console = attrs.field(factory=lambda: Console(stderr=True))
 
     def scrub(self, text: str) -> str:
         """``text`` with the password (if any) masked: a last line of defence for every message printed."""
-        if self.password and len(self.password) >= 3:
-            text = text.replace(self.password, "***")
-        return text
+        return mask_secrets(text, (self.login, self.password))  # raw, %2F, +, HTML, JSON, base64 forms
 
     def credentials(self) -> tuple[str, str]:
         """Login and password from the options or the environment; prompt (hidden) only on a terminal."""
@@ -110,11 +121,38 @@ class GlobalOptions:
                 except ConfigurationError as exc:
                     raise typer.BadParameter(str(exc), param_hint=option) from None
 
+    def check_store(self) -> None:
+        """Reject a store URL that does not parse, or a SQLite store in a missing folder (exit 2)."""
+        if self.store is None:
+            return
+        try:
+            parse_store_url(self.store).check_directory()
+        except ConfigurationError as exc:
+            raise typer.BadParameter(self.scrub(str(exc)), param_hint="--store") from None
+
+    def store_url(self) -> str:
+        """The store this run uses: ``--store``, else the default SQLite file (its folder created 0700)."""
+        if self.store is not None:
+            return self.store
+        return str(prepare_default_store())
+
+    def store_label(self) -> str:
+        """The store, for people: a URL without its password, or the default file's path."""
+        if self.store is None:
+            return f"{default_store_path()} (the default store)"
+        if self.store.strip() == "memory":
+            return "memory (this process only)"
+        return redact_url(self.store)
+
     def client(self, **options: object) -> PlumClient:
         """A :class:`PlumClient` for these options (credentials required)."""
         login, password = self.credentials()
+        if self.budget is not None:
+            options.setdefault("budget", self.budget)
+        log.info("budget store: %s", self.store_label())
         return PlumClient(login=login, password=password, voicetrends_url=self.voicetrends_url,
-                          calllogs_url=self.calllogs_url, store=self.store, **options)  # type: ignore[arg-type]
+                          calllogs_url=self.calllogs_url, store=self.store_url(),
+                          **options)  # type: ignore[arg-type]
 
 
 def global_options(ctx: typer.Context) -> GlobalOptions:
@@ -140,14 +178,28 @@ CallLogsOpt = Annotated[str | None, typer.Option("--calllogs-url", show_default=
                                                  help="Call Logs base URL.")]
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", show_default=False, rich_help_panel=_PANEL,
-    help="Shared budget store: sqlite:///path.db or redis://host:6379/0 (env PLUM_STORE).")]
-VerboseOpt = Annotated[int, typer.Option("-v", "--verbose", count=True, rich_help_panel=_PANEL,
-                                         help="Log to stderr (-v info, -vv debug), with tracebacks.")]
+    help="Budget and credentials store: a file path, sqlite:////abs/path.db, redis://host:6379/0 or memory "
+         "(env PLUM_STORE; default: a file in your state directory).")]
+BudgetOpt = Annotated[str | None, typer.Option(
+    "--budget", show_default=False, rich_help_panel=_PANEL, metavar="LIMIT/WINDOW",
+    help="Requests per window in seconds, e.g. 150/900 (env PLUM_BUDGET).")]
+#: A counted flag: -v, -vv (typer would show it as taking an integer).
+VERBOSE_HELP = "Say more on stderr: -v info, -vv debug (repeat the flag; errors then show tracebacks)."
+VerboseOpt = Annotated[int, typer.Option("-v", "--verbose", count=True, rich_help_panel=_PANEL, metavar="",
+                                         show_default=False, help=VERBOSE_HELP)]
+
+
+def parse_budget(text: str, option: str = "--budget") -> Budget:
+    """``--budget LIMIT/WINDOW`` → :class:`Budget`, or a usage error (exit 2) before any request."""
+    try:
+        return Budget.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def connection(ctx: typer.Context, *, login: str | None = None, password: str | None = None,
                voicetrends_url: str | None = None, calllogs_url: str | None = None, store: str | None = None,
-               verbose: int = 0) -> GlobalOptions:
+               verbose: int = 0, budget: str | None = None) -> GlobalOptions:
     """The global options, overridden by the connection options given after the command name."""
     opts = global_options(ctx)
     if login is not None:
@@ -160,10 +212,13 @@ def connection(ctx: typer.Context, *, login: str | None = None, password: str | 
         opts.calllogs_url = calllogs_url
     if store is not None:
         opts.store = store
+    if budget is not None:
+        opts.budget = parse_budget(budget)
     if verbose:
         opts.verbose += verbose
-        logging.getLogger("plumasync").setLevel(logging.DEBUG if opts.verbose >= 2 else logging.INFO)
+        apply_verbosity(opts)
     opts.check_urls()
+    opts.check_store()
     return opts
 
 
@@ -211,19 +266,8 @@ def password_typed(ctx: typer.Context) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without a password, in its user part or as a ``password=`` query parameter (redis-py
-    accepts both): ``redis://:secret@host`` → ``redis://:***@host``."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if parts.password is not None:
-        host = (parts.hostname or "") + (f":{parts.port}" if parts.port is not None else "")
-        netloc = f"{parts.username or ''}:***@{host}"
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(name == "password" for name, _ in pairs):
-        query = urlencode([(name, "***" if name == "password" else value) for name, value in pairs], safe="*")
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``url`` without a password (see :func:`plumasync.storeurl.redact_store_url`)."""
+    return redact_store_url(url)
 
 
 # -- dates ------------------------------------------------------------------------------------------------
@@ -256,6 +300,17 @@ def _instant(text: str, option: str, zone: tzinfo, noun: str) -> datetime:
 def parse_time(text: str, option: str) -> datetime:
     """A harvest bound → aware datetime.  Dates are midnight UTC; naive datetimes are read as UTC."""
     return _instant(text, option, timezone.utc, "time")
+
+
+_PLAIN_DATE = re.compile(r"\d{8}|\d{4}-\d{2}-\d{2}")
+
+
+def parse_end(text: str, option: str = "--end") -> datetime:
+    """A harvest's end → the instant it stops before.  A plain date is a whole day, included (as in
+    ``trends``): ``--end 2024-05-02`` stops at midnight UTC starting 2024-05-03.  A time or Unix
+    seconds is the exact (excluded) end."""
+    moment = parse_time(text, option)
+    return moment + timedelta(days=1) if _PLAIN_DATE.fullmatch(text.strip()) else moment
 
 
 def parse_date(text: str, option: str) -> date:
@@ -328,75 +383,3 @@ def run_async(opts: GlobalOptions, fn: Callable[[], Awaitable[int]]) -> NoReturn
         else:
             code = report_error(opts, cause)
     raise typer.Exit(code)
-
-
-# -- logging ----------------------------------------------------------------------------------------------
-
-
-class ConsoleHandler(logging.Handler):
-    """Log records printed through a rich console, so that they land above a live progress display."""
-
-    def __init__(self, opts: GlobalOptions) -> None:
-        super().__init__()
-        self.opts = opts
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.opts.scrub(self.format(record))
-            self.opts.err.print(text, markup=False, highlight=False, soft_wrap=True, style="dim")
-        except Exception:
-            self.handleError(record)
-
-
-def setup_logging(opts: GlobalOptions) -> Callable[[], None]:
-    """Send the ``plumasync`` logger to stderr: WARNING by default, INFO with -v, DEBUG with -vv.
-
-    Returns a function that puts the loggers back as they were (the CLI can run inside a test process).
-    """
-    logger = logging.getLogger("plumasync")
-    saved = {name: logging.getLogger(name).level for name in ("plumasync", "uvicorn")}
-    handler = ConsoleHandler(opts)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if opts.verbose >= 2 else logging.INFO if opts.verbose else logging.WARNING)
-
-    def restore() -> None:
-        logger.removeHandler(handler)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
-
-    return restore
-
-
-def quiet_below(opts: GlobalOptions, level: int) -> None:
-    """Raise the ``plumasync`` logger's level to ``level`` unless -v asked for more."""
-    if not opts.verbose:
-        logging.getLogger("plumasync").setLevel(level)
-
-
-# -- formatting -------------------------------------------------------------------------------------------
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """``0.8 s``, ``12 s``, ``4 min 05 s``, ``2 h 13 min``; ``—`` for unknown."""
-    if seconds is None:
-        return "—"
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        minutes, secs = divmod(round(seconds), 60)
-        return f"{minutes} min {secs:02d} s"
-    hours, rest = divmod(round(seconds), 3600)
-    return f"{hours} h {rest // 60:02d} min"
-
-
-def fmt_local(ts: float | None, now: float) -> str:
-    """A Unix time as local clock time plus the time to go: ``14:45:01 (in 6 min 40 s)``."""
-    if ts is None:
-        return "—"
-    when = datetime.fromtimestamp(ts).astimezone().strftime("%H:%M:%S")
-    delta = ts - now
-    return f"{when} (in {fmt_duration(delta)})" if delta >= 0 else f"{when} ({fmt_duration(-delta)} ago)"

@@ -8,7 +8,7 @@ import signal
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,7 @@ from ..governor import Budget
 from ..governor.clock import ScaledClock
 from ..governor.core.arithmetic import minimum_duration, until_reset
 from ..governor.core.state import bulk_reserve
+from ..harvest import HarvestSummary
 from ..sandbox import SandboxConfig, SandboxServer
 from ..sinks import SQLiteSink
 from ..testing import enter_window, sandbox_client
@@ -31,6 +32,7 @@ from ._common import (
     quiet_below,
     run_async,
 )
+from ._format import print_table
 from ._progress import HarvestDisplay, drive
 
 __all__ = ["demo"]
@@ -57,7 +59,8 @@ def demo(
         help="How much faster than real time the shared clock runs (300: a 15-minute window in 3 s).")
     ] = 300.0,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Keep the harvested SQLite file here (default: a temporary file).")] = None,
+        "--out", help="Keep the harvested SQLite file here (default: a temporary file, deleted at the end).")
+    ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256,
                                              help="Detail requests in flight.")] = 8,
 ) -> None:
@@ -72,6 +75,7 @@ def demo(
         raise typer.BadParameter(f"directory {str(out.parent)!r} does not exist", param_hint="--out")
     if out is not None and out.exists():
         raise typer.BadParameter(f"{str(out)!r} exists: the demo starts from a new file", param_hint="--out")
+    out = out.resolve() if out is not None else None  # say where it is, wherever the demo was run from
     quiet_below(opts, logging.ERROR)  # the progress display replaces the governor's wait warnings
     logging.getLogger("uvicorn").setLevel(logging.ERROR)
     run_async(opts, partial(_run, opts, logs, scale, out, concurrency))
@@ -92,12 +96,15 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
                           f"{logs} calls, Call Logs budget {LIMIT} requests per {WINDOW // 60}-minute "
                           f"window; time runs {scale:g}× (a window passes in "
                           f"{fmt_duration(WINDOW / scale)}).")
-            console.print(f"Harvesting every call into {db}: a harvest uses {bulk} of each window's "
-                          f"{LIMIT} requests (the rest is kept for interactive calls).")
+            where = (f"into {db}" if out is not None else
+                     "into a temporary SQLite file, deleted when the demo ends (--out FILE keeps it)")
+            console.print(f"Harvesting every call {where}: a harvest uses {bulk} of each window's "
+                          f"{LIMIT} requests (the rest is kept for interactive calls).", markup=False)
             async with sandbox_client(server, clock=clock, budget=budget) as plum:
                 job = plum.calllogs.harvest(start, end, sink=db, concurrency=concurrency)
                 title = f"Harvest of {logs} calls, {concurrency} requests in flight"
-                display = HarvestDisplay(console, plum, job, title=title, scale=scale, plain_every=1.0)
+                display = HarvestDisplay(console, plum, job, title=title, scale=scale, plain_every=1.0,
+                                         quiet=opts.quiet)
                 # Latency is not compressed with the windows: start clear of a reset, as the tests do.
                 t0 = await enter_window(clock, WINDOW)
                 signum = await drive(job, display)
@@ -117,6 +124,19 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
     t_min = minimum_duration(summary.requests, remaining_now=bulk, per_window=bulk, window=WINDOW,
                              until_reset=until_reset(t0, WINDOW))
     exact = sorted(ids) == sorted(expected) and len(set(ids)) == len(ids)
+    table = _summary(scale, ids, expected, exact, summary, throttled, elapsed, t_min)
+    print_table(console, table)
+    console.print(f"T_min counts {bulk} requests per window, not {LIMIT}: a harvest runs in the bulk lane, "
+                  f"which leaves the last {LIMIT - bulk} of every window to interactive calls.")
+    _say_where(console, out)
+    if not exact or summary.failed:
+        return ExitCode.FAILED_LOGS
+    return ExitCode.OK
+
+
+def _summary(scale: float, ids: list[Any], expected: list[int], exact: bool, summary: HarvestSummary,
+             throttled: int, elapsed: float, t_min: float) -> Table:
+    """The demo's closing table: what was harvested, what it cost, and how close to T_min it came."""
     table = Table(title="Demo summary", show_header=False, title_justify="left")
     table.add_column(style="cyan")
     table.add_column(justify="right")
@@ -135,9 +155,14 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
     ratio = f"{elapsed / t_min:.3f}" if t_min > 0 else "—"
     table.add_row("elapsed / T_min", ratio, "1.000 = as fast as the windows allow" if t_min > 0
                   else "the job fit in the first window: no wait was needed")
-    console.print(table)
-    console.print(f"T_min counts {bulk} requests per window, not {LIMIT}: a harvest runs in the bulk lane, "
-                  f"which leaves the last {LIMIT - bulk} of every window to interactive calls.")
-    if not exact or summary.failed:
-        return ExitCode.FAILED_LOGS
-    return ExitCode.OK
+    return table
+
+
+def _say_where(console: Console, out: Path | None) -> None:
+    """Where the harvested calls are now: never a path that no longer exists."""
+    if out is not None:
+        console.print(f"The harvested calls are kept in {out} (table calls; e.g. "
+                      f"sqlite3 {out} 'SELECT COUNT(*) FROM calls').", markup=False)
+    else:
+        console.print("The harvested calls were in a temporary file, now deleted: run "
+                      "plumasync demo --out demo.db to keep them.", markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated
 
+import attrs
 import typer
 from rich.console import Console
 
@@ -21,6 +23,7 @@ from ..sinks import Sink, open_sink
 from ._app import app
 from ._common import (
     EXIT_CODES_HELP,
+    BudgetOpt,
     CallLogsOpt,
     ExitCode,
     GlobalOptions,
@@ -31,6 +34,7 @@ from ._common import (
     VoiceTrendsOpt,
     connection,
     fmt_duration,
+    parse_end,
     parse_time,
     password_typed,
     quiet_below,
@@ -43,10 +47,13 @@ __all__ = ["harvest"]
 
 HARVEST_EPILOG = f"""[bold]Examples[/bold]
 
-  plumasync harvest --start 2024-05-01 --end 2024-05-02
+  plumasync harvest --start 2024-05-01 --end 2024-05-02         # two whole days (UTC)
   plumasync harvest --start 2024-05-01T08:00-04:00 --end 1714608000 --jsonl calls.jsonl
+  plumasync harvest --start 20240501 --end 20240501 --json      # one day; summary as JSON
 
-Dates: YYYYMMDD, YYYY-MM-DD (midnight UTC), ISO datetimes (naive ones are read as UTC) or Unix seconds.
+Dates: YYYYMMDD or YYYY-MM-DD (whole UTC days: --start from its midnight, --end through the end of that
+day, included, as in trends), ISO datetimes (naive ones are read as UTC) or Unix seconds (an exact
+--end, excluded).
 Ctrl-C stops gracefully: requests already sent finish and are stored (Ctrl-C again: drop them).
 Interrupted or killed, a harvest resumes when the same command is run again: logs already stored are
 skipped and cost no request.
@@ -59,9 +66,12 @@ def harvest(
     ctx: typer.Context,
     start: Annotated[str, typer.Option("--start", show_default=False,
                                        help="First instant (included) of the calls' start times: YYYYMMDD, "
-                                            "YYYY-MM-DD, ISO datetime (naive = UTC) or Unix seconds.")],
+                                            "YYYY-MM-DD (midnight UTC), ISO datetime (naive = UTC) or Unix "
+                                            "seconds.")],
     end: Annotated[str, typer.Option("--end", show_default=False,
-                                     help="Last instant (excluded).")],
+                                     help="Last day, included, for a plain date (YYYYMMDD, YYYY-MM-DD: "
+                                          "through the end of that UTC day); an exact end, excluded, for "
+                                          "an ISO datetime or Unix seconds.")],
     number: Annotated[str | None, typer.Option("--number", help="Only calls to this phone number.")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="SQLite file to fill, table calls (default: calls.db).")] = None,
@@ -72,26 +82,30 @@ def harvest(
     page_size: Annotated[int, typer.Option(
         "--page-size", min=1, max=10_000, help="Calls per calls/logs page (fewer pages = fewer requests).")
     ] = 10_000,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the final summary as one JSON object on stdout (progress stays on stderr).")
+    ] = False,
     login: LoginOpt = None,
     password: PasswordOpt = None,
     voicetrends_url: VoiceTrendsOpt = None,
     calllogs_url: CallLogsOpt = None,
     store: StoreOpt = None,
+    budget: BudgetOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
-    """Fetch every call log of [start, end) with its detail, as fast as the rate limit allows.
+    """Fetch every call log from --start to --end with its detail, as fast as the rate limit allows.
 
     Lists calls/logs, then fetches each call's calls/log in the bulk lane (the last 10% of each window
     stays free for interactive use), with a live display of progress, budget and ETA.
     """
     opts = connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url,
-                      calllogs_url=calllogs_url, store=store, verbose=verbose)
-    first, last = parse_time(start, "--start"), parse_time(end, "--end")
+                      calllogs_url=calllogs_url, store=store, verbose=verbose, budget=budget)
+    first, last = parse_time(start, "--start"), parse_end(end, "--end")
     if last <= first:
         raise typer.BadParameter(f"{end!r} is not after --start {start!r}", param_hint="--end")
     if out is not None and jsonl is not None:
         raise typer.BadParameter("choose one of --out (SQLite) and --jsonl, not both", param_hint="--jsonl")
-    if before_retention(first.timestamp(), time.time()):
+    if before_retention(first.timestamp(), time.time()) and not opts.quiet:
         opts.err.print("warning: calls/logs keeps only the previous 5 days: older calls will not be listed",
                        style="yellow", highlight=False)
     opts.credentials()
@@ -101,7 +115,8 @@ def harvest(
     if password_typed(ctx):
         resume += "   # --password omitted: set PLUM_PASSWORD or type it when asked"
     quiet_below(opts, logging.ERROR)  # the display shows waits; the summary counts failures
-    run_async(opts, partial(_run, opts, first, last, number, sink, target, concurrency, page_size, resume))
+    run_async(opts, partial(_run, opts, first, last, number, sink, target, concurrency, page_size, resume,
+                            as_json))
 
 
 def _open(target: Path, is_jsonl: bool) -> Sink:
@@ -121,7 +136,7 @@ def _when(moment: datetime) -> str:
 
 
 async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str | None, sink: Sink,
-               target: Path, concurrency: int, page_size: int, resume: str) -> int:
+               target: Path, concurrency: int, page_size: int, resume: str, as_json: bool = False) -> int:
     try:
         async with opts.client() as plum:
             with warnings.catch_warnings():  # already said above, in the CLI's own words
@@ -129,11 +144,13 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
                 job = plum.calllogs.harvest(first, last, number=number, concurrency=concurrency, sink=sink,
                                             page_size=page_size)
             title = f"Harvesting calls {_when(first)} → {_when(last)} into {target}"
-            signum = await drive(job, HarvestDisplay(opts.err, plum, job, title=title))
+            signum = await drive(job, HarvestDisplay(opts.err, plum, job, title=title, quiet=opts.quiet))
             summary = job.summary()
             failures = list(job.failures)
     finally:
         sink.close()
+    if as_json:
+        return _print_json(opts, summary, target, signum, resume, [str(f) for f in failures])
     out = Console(highlight=False)
     _print_summary(out, summary, target, signum)
     if signum is not None:
@@ -164,3 +181,22 @@ def _print_summary(out: Console, summary: HarvestSummary, target: Path, signum: 
     out.print(f"Harvest {state}: {stored} of {total} logs stored in {target} ({summary.fetched} fetched now, "
               f"{summary.skipped} already there, {summary.failed} failed) · {requests} · "
               f"{summary.throttled} × 429 · {fmt_duration(summary.elapsed)}", markup=False, soft_wrap=True)
+
+
+def _exit_code(summary: HarvestSummary, signum: int | None) -> ExitCode:
+    if signum is not None:
+        return ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
+    return ExitCode.FAILED_LOGS if summary.failed else ExitCode.OK
+
+
+def _print_json(opts: GlobalOptions, summary: HarvestSummary, target: Path, signum: int | None, resume: str,
+                failures: list[str]) -> int:
+    """``--json``: the summary as one object, for scripts (the exit code is the same as without it)."""
+    code = _exit_code(summary, signum)
+    state = "interrupted" if signum is not None else "complete" if not summary.failed else "finished"
+    record = {**attrs.asdict(summary), "state": state, "stored": summary.fetched + summary.skipped,
+              "out": str(target), "exit_code": int(code),
+              "failures": [opts.scrub(text) for text in failures],
+              "resume": resume if code != ExitCode.OK else None}
+    typer.echo(json.dumps(record, indent=2))
+    return code

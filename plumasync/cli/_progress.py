@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import deque
 from types import TracebackType
 
 import anyio
@@ -30,22 +31,28 @@ class HarvestDisplay:
     """Shows a harvest's counters, the Call Logs budget and the ETA while it runs.
 
     On a terminal: a rich Live panel refreshed ``REFRESH`` times per second.  Elsewhere (CI, pipes):
-    one plain line every ``plain_every`` real seconds.  With ``scale`` (a compressed sandbox clock),
-    durations are shown in real seconds and in Plum-time minutes.
+    one plain line every ``plain_every`` real seconds.  With ``quiet``: nothing.  With ``scale`` (a
+    compressed sandbox clock), durations are shown in real seconds and in Plum-time minutes.
     """
 
     def __init__(self, console: Console, plum: PlumClient, harvest: Harvest, *, title: str,
-                 scale: float | None = None, plain_every: float = 5.0) -> None:
+                 scale: float | None = None, plain_every: float = 5.0, quiet: bool = False) -> None:
         self.console = console
         self.plum = plum
         self.harvest = harvest
         self.title = title
         self.scale = scale
         self.plain_every = plain_every
+        self.quiet = quiet
         self.live: Live | None = None
         self._snapshot: GroupSnapshot | None = None
         self._fetched_at = 0.0
         self._key = plum.groups["calllogs"]
+        #: This process's 429 count for the group when the display started (the harvest counts from
+        #: its own start, and only when a request completes: a 429 being waited out is not counted yet).
+        self._throttled_base = self._throttled_now()
+        #: (clock time, logs handled) over the last few seconds: the pace at which requests complete.
+        self._pace: deque[tuple[float, int]] = deque(maxlen=4 * REFRESH)
 
     # -- values -------------------------------------------------------------------------------------------
 
@@ -65,6 +72,46 @@ class HarvestDisplay:
         else:
             self._snapshot = self.plum.governor.peek(self._key)
 
+    def _throttled_now(self) -> int:
+        stats = getattr(self.plum.governor, "stats", {}).get(self._key, {})
+        return int(stats.get("throttled", 0))
+
+    def throttled(self) -> int:
+        """429 answers this process received during the harvest, including one whose retry still waits."""
+        return max(self.harvest.progress.throttled, self._throttled_now() - self._throttled_base)
+
+    def sample(self) -> None:
+        """Note how many logs are handled now (the ETA's measured pace)."""
+        p = self.harvest.progress
+        self._pace.append((self.plum.clock.now(), p.done + p.skipped + p.failed))
+
+    def eta_seconds(self) -> float | None:
+        """Clock seconds left: the window arithmetic, but never less than the measured pace needs.
+
+        The arithmetic alone says 0 as soon as the remaining requests fit in the current window, while
+        they still take their round trips; so when the arithmetic has no wait to add, the time comes from
+        the pace of the last few seconds, and is unknown (None) until there is one.
+        """
+        arithmetic = self.harvest.eta()
+        left = self.harvest.progress.left
+        if arithmetic is None or left is None:
+            return None
+        if left == 0:
+            return 0.0
+        pace = None
+        if len(self._pace) >= 2:
+            (t0, h0), (t1, h1) = self._pace[0], self._pace[-1]
+            if t1 > t0 and h1 > h0:
+                pace = left * (t1 - t0) / (h1 - h0)
+        if pace is None:
+            return arithmetic if arithmetic > 0 else None
+        return max(arithmetic, pace)
+
+    async def settle(self) -> None:
+        """Read the budget once more, so that the last line shows the state the harvest left."""
+        self._fetched_at = 0.0
+        await self._refresh_snapshot()
+
     def _budget(self) -> str:
         snap = self._snapshot
         if snap is None or snap.available is None:
@@ -76,13 +123,14 @@ class HarvestDisplay:
         snap = self._snapshot
         now = self.plum.clock.now()
         if snap is not None and snap.paused_until is not None:
-            return f"paused after a 429: resumes in {self.duration(snap.paused_until - now)}"
+            whose = "a 429" if self.throttled() else "another process's 429"
+            return f"paused after {whose}: resumes in {self.duration(snap.paused_until - now)}"
         if snap is None or snap.reset_at is None:
             return "—"
         return f"in {self.duration(snap.reset_at - now)}"
 
     def _eta(self) -> str:
-        eta = self.harvest.eta()
+        eta = self.eta_seconds()
         return "—" if eta is None else self.duration(eta)
 
     def _elapsed(self) -> str:
@@ -106,13 +154,13 @@ class HarvestDisplay:
         grid.add_column(style="cyan")
         grid.add_column()
         grid.add_row("logs", f"{p.done} fetched · {p.skipped} already stored · {p.failed} failed")
-        grid.add_row("requests", f"{p.requests} sent · {p.throttled} × 429")
+        grid.add_row("requests", f"{p.requests} sent · {self.throttled()} × 429")
         grid.add_row("budget", self._budget())
         grid.add_row("next reset", self._reset())
         if p.stopping:
             grid.add_row("ETA", "stopping: the requests already sent finish and are stored")
         else:
-            grid.add_row("ETA", f"{self._eta()} (window arithmetic)")
+            grid.add_row("ETA", f"{self._eta()} (window arithmetic, and the pace of the last seconds)")
         grid.add_row("elapsed", self._elapsed())
         return Group(Text(self.title, style="bold"), head, grid)
 
@@ -142,13 +190,15 @@ class HarvestDisplay:
             budget = "paused"
             reset = snap.paused_until - now
         elapsed = now - p.started if p.started else None
-        eta = "stopping" if p.stopping else self.short(self.harvest.eta())
+        eta = "stopping" if p.stopping else self.short(self.eta_seconds())
         return (f"{self.short(elapsed):<14} {f'{handled}/{total}':>9} {p.skipped:>7} {p.failed:>6} "
-                f"{p.requests:>8} {p.throttled:>4} {budget:>11} {self.short(reset):<14} {eta:<14}").rstrip()
+                f"{p.requests:>8} {self.throttled():>4} {budget:>11} {self.short(reset):<14} {eta:<14}").rstrip()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def __enter__(self) -> HarvestDisplay:
+        if self.quiet:
+            return self
         if self.console.is_terminal:
             self.live = Live(self.render(), console=self.console, auto_refresh=False, transient=False)
             self.live.start(refresh=True)
@@ -166,7 +216,7 @@ class HarvestDisplay:
             self.live.update(self.render(), refresh=True)
             self.live.stop()
             self.live = None
-        elif exc_type is None or not issubclass(exc_type, Exception):
+        elif not self.quiet and (exc_type is None or not issubclass(exc_type, Exception)):
             self.console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
 
     async def run(self) -> None:
@@ -175,6 +225,9 @@ class HarvestDisplay:
         while True:
             await anyio.sleep(1 / REFRESH)
             await self._refresh_snapshot()
+            self.sample()
+            if self.quiet:
+                continue
             if self.live is not None:
                 self.live.update(self.render(), refresh=True)
             elif time.monotonic() - last_line >= self.plain_every:
@@ -197,6 +250,8 @@ async def drive(harvest: Harvest, display: HarvestDisplay) -> int | None:
                             pass
             finally:
                 tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await display.settle()
     return caught[0] if caught else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import socket
 from datetime import datetime, timezone
@@ -15,7 +16,8 @@ from ..governor.clock import ScaledClock
 from ..sandbox import SandboxConfig, serve
 from ..sandbox.server import check_loopback
 from ._app import app
-from ._common import EXIT_CODES_HELP
+from ._common import EXIT_CODES_HELP, VerboseOpt, global_options
+from ._logging import apply_verbosity
 
 __all__ = ["sandbox"]
 
@@ -23,6 +25,7 @@ SANDBOX_EPILOG = f"""[bold]Examples[/bold]
 
   plumasync sandbox
   plumasync sandbox --port 9000 --limit 30 --window 60 --calls 2000 --fail-rate 0.02
+  plumasync sandbox -v          # one line per request: method, path, status, remaining/limit
 
 It prints the URLs and the account to use, then serves until Ctrl-C.  Only loopback addresses are
 accepted.  Limits, windows and Date headers run on the sandbox's clock (see --scale).
@@ -32,6 +35,7 @@ accepted.  Limits, windows and Date headers run on the sandbox's clock (see --sc
 
 @app.command(epilog=SANDBOX_EPILOG)
 def sandbox(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free port).")] = 8765,
     host: Annotated[str, typer.Option("--host", help="Loopback address to listen on.")] = "127.0.0.1",
     limit: Annotated[int, typer.Option("--limit", min=0,
@@ -57,8 +61,14 @@ def sandbox(
     scale: Annotated[float, typer.Option(
         "--scale", min=0.001, help="Sandbox clock speed (1: real time).  Clients in other processes do not "
                                    "share it: they then wait for resets in real time.")] = 1.0,
+    verbose: VerboseOpt = 0,
 ) -> None:
-    """Serve a simulated Plum server (VoiceTrends and Call Logs) on 127.0.0.1 for tests and trials."""
+    """Serve a simulated Plum server (VoiceTrends and Call Logs) on 127.0.0.1 for tests and trials.
+
+    With -v, each request is logged on stderr (method, path, status, and the rate-limit group's
+    remaining/limit after it), to see what your code sends.
+    """
+    _log_requests(ctx, verbose)
     try:
         bind = check_loopback(host)
     except ValueError as exc:
@@ -75,15 +85,34 @@ def sandbox(
         raise typer.BadParameter(str(exc)) from None
     port = _free(bind, port)
     shown = f"[{bind}]" if ":" in bind else bind
-    url = f"http://{shown}:{port}"
+    out = Console(highlight=False)
+    _banner(out, config, f"http://{shown}:{port}", f"{limit} per {window} s (data, Call Logs), {auth_limit} "
+            f"authentications; clock ×{scale:g}")
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then re-raises the signal
+        serve(config, host=bind, port=port)
+    out.print("sandbox stopped")
+
+
+def _log_requests(ctx: typer.Context, verbose: int) -> None:
+    """-v (here or before the command): one log line per request on stderr."""
+    opts = global_options(ctx)
+    opts.verbose += verbose
+    if opts.verbose:
+        # The request log is DEBUG on plumasync.sandbox (quiet inside the demo); -v here asks for it.
+        opts.verbose = max(opts.verbose, 2)
+        apply_verbosity(opts)
+        logging.getLogger("uvicorn.access").disabled = True  # the sandbox's own line says more
+
+
+def _banner(out: Console, config: SandboxConfig, url: str, limits: str) -> None:
+    """The URLs, the account, the limits and a command to try, printed before serving."""
+    calls = config.calls_count
     start = config.start_of_calls
     end = start + math.ceil(calls * config.calls_spacing)
-    out = Console(highlight=False)
     out.print(f"Plum sandbox on {url}", style="bold")
     out.print(f"  VoiceTrends  {url}/api/\n  Call Logs    {url}/ws/")
     out.print("  account      demo / demo-password (DEV login; valid for every VoiceTrends tool)")
-    out.print(f"  limits       {limit} per {window} s (data, Call Logs), {auth_limit} authentications; "
-              f"clock ×{scale:g}")
+    out.print(f"  limits       {limits}")
     out.print(f"  calls        {calls}, from {_iso(start)} to {_iso(end)}")
     out.print("Use it from another shell:", style="bold")
     out.print(f"  export PLUM_LOGIN=demo PLUM_PASSWORD=demo-password PLUM_VOICETRENDS_URL={url}/api/ "
@@ -91,9 +120,6 @@ def sandbox(
     out.print(f"  plumasync harvest --start {start} --end {end} --out calls.db", soft_wrap=True)
     out.print("Press Ctrl-C to stop.")
     out.file.flush()
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then re-raises the signal
-        serve(config, host=bind, port=port)
-    out.print("sandbox stopped")
 
 
 def _free(bind: str, port: int) -> int:

@@ -18,6 +18,7 @@ from ..models.voicetrends import GeographicReport, PathReport, TrendReport
 from ._app import app
 from ._common import (
     EXIT_CODES_HELP,
+    BudgetOpt,
     GlobalOptions,
     LoginOpt,
     PasswordOpt,
@@ -29,6 +30,7 @@ from ._common import (
     parse_date,
     run_async,
 )
+from ._format import print_table
 
 __all__ = ["trends_app"]
 
@@ -55,7 +57,9 @@ _FLAT = {
 
 StartOpt = Annotated[str, typer.Option(
     "--start", show_default=False, help="First day (included): YYYYMMDD, YYYY-MM-DD, ISO or Unix seconds.")]
-EndOpt = Annotated[str, typer.Option("--end", show_default=False, help="Last day (included).")]
+EndOpt = Annotated[str, typer.Option(
+    "--end", show_default=False,
+    help="Last day, included (--start 20240501 --end 20240501 is that one day, as in harvest).")]
 PhoneOpt = Annotated[str, typer.Option("--phone", help="One phone number, or ALL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")]
 
@@ -100,10 +104,10 @@ def _register_series(resource: str, doc: str) -> None:
     def command(ctx: typer.Context, start: StartOpt, end: EndOpt, period: PeriodOpt = Period.DAY,
                 phone: PhoneOpt = "ALL", as_json: JsonOpt = False, fmt: FormatOpt = WireFormat.JSON,
                 tool: ToolOpt = Tool.DEV, login: LoginOpt = None, password: PasswordOpt = None,
-                voicetrends_url: VoiceTrendsOpt = None, store: StoreOpt = None,
+                voicetrends_url: VoiceTrendsOpt = None, store: StoreOpt = None, budget: BudgetOpt = None,
                 verbose: VerboseOpt = 0) -> None:
         connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url, store=store,
-                   verbose=verbose)
+                   verbose=verbose, budget=budget)
         _main(ctx, resource, start, end, period.value, phone, as_json, fmt.value, tool.value)
 
     command.__doc__ = doc
@@ -114,9 +118,9 @@ def _register_flat(resource: str, doc: str) -> None:
     def command(ctx: typer.Context, start: StartOpt, end: EndOpt, phone: PhoneOpt = "ALL",
                 as_json: JsonOpt = False, fmt: FormatOpt = WireFormat.JSON, tool: ToolOpt = Tool.DEV,
                 login: LoginOpt = None, password: PasswordOpt = None, voicetrends_url: VoiceTrendsOpt = None,
-                store: StoreOpt = None, verbose: VerboseOpt = 0) -> None:
+                store: StoreOpt = None, budget: BudgetOpt = None, verbose: VerboseOpt = 0) -> None:
         connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url, store=store,
-                   verbose=verbose)
+                   verbose=verbose, budget=budget)
         _main(ctx, resource, start, end, None, phone, as_json, fmt.value, tool.value)
 
     command.__doc__ = doc
@@ -155,14 +159,14 @@ async def _run(opts: GlobalOptions, resource: str, first: date, last: date, peri
     console = Console(highlight=False)
     console.print(Text(f"{title}, phone {phone}", style="bold"))
     if isinstance(report, GeographicReport):
-        console.print(_geographic(report))
+        print_table(console, _geographic(report))
     elif isinstance(report, PathReport):
         if not report.applications:
             console.print("no data")
         for table in _path(report):
-            console.print(table)
+            print_table(console, table)
     else:
-        console.print(_series(report))
+        print_table(console, _series(report))
     return 0
 
 

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import logging
 import math
+import re
 import uuid
 from collections import deque
 from typing import Any
@@ -37,6 +38,10 @@ def _positive(name: str) -> Any:
     return check
 
 
+_BUDGET_TEXT = re.compile(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*([smhSMH]?)")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
 @attrs.frozen
 class Budget:
     """A group's default budget, used until the server's rate-limit headers say otherwise.
@@ -59,6 +64,24 @@ class Budget:
             raise ConfigurationError(f"Budget reserve must be an integer in [0, limit), got {self.reserve!r}")
         if not (isinstance(self.margin, (int, float)) and 0 <= self.margin < self.window):
             raise ConfigurationError(f"Budget margin must be in [0, window), got {self.margin!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        """``"150/900"`` (LIMIT requests per WINDOW seconds) → ``Budget(150, 900.0)``.
+
+        The window may carry a unit: ``150/900s``, ``150/15m``, ``1000/1h``.  Anything else (``"150"``,
+        ``"0/900"``, ``"abc"``) raises :class:`~plumasync.errors.ConfigurationError` (also a ValueError),
+        so a command line can refuse it before any request.  Costs nothing.
+        """
+        match = _BUDGET_TEXT.fullmatch(text.strip())
+        if match is None:
+            raise ConfigurationError(
+                f"budget {text!r} is not LIMIT/WINDOW: give requests per window in seconds, e.g. 150/900 "
+                "(or 150/15m)")
+        limit, amount, unit = match.groups()
+        window = float(amount) * _UNITS[unit.lower()]
+        # The reset margin must stay inside the window: a one-second margin would forbid short windows.
+        return cls(limit=int(limit), window=window, margin=min(1.0, window / 10))
 
     def policy(self) -> Policy:
         """The sans-I/O policy of this budget."""
@@ -265,10 +288,11 @@ class Governor:
             return minimum_duration(requests, remaining_now=per_window, per_window=per_window,
                                     window=policy.window, until_reset=policy.window)
         now = self.clock.now()
-        until_reset = (snap.reset_at - now) if snap.reset_at is not None else policy.window
+        window = snap.window  # the server's, once learned from its Resets
+        until_reset = (snap.reset_at - now) if snap.reset_at is not None else window
         paused = (snap.paused_until - now) if snap.paused_until else 0.0
         return paused + minimum_duration(requests, remaining_now=max(0, snap.available - reserve),
-                                         per_window=per_window, window=policy.window,
+                                         per_window=per_window, window=window,
                                          until_reset=max(0.0, until_reset))
 
     async def snapshot(self) -> dict[str, GroupSnapshot]:

@@ -8,7 +8,9 @@ window (429 once the window is spent) â†’ injected 500 / drop (still counted) â†
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -32,6 +34,8 @@ from .handlers import (
 from .render import simple_body, wants_xml
 from .state import CredentialStore, RateCounters, RateDecision, Recorder, RequestRecord, same_secret
 from .trends import Trends
+
+log = logging.getLogger("plumasync.sandbox")
 
 __all__ = ["ASGIReceive", "ASGIScope", "ASGISend", "DroppedConnection", "SandboxApp"]
 
@@ -213,14 +217,15 @@ class SandboxApp:
         if cfg.latency > 0:
             await anyio.sleep(cfg.latency)
         content_type, body = response.body
+        date = math.floor(now + cfg.date_shift_requests.get(number, 0.0))
         headers = [
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(body)).encode()),
-            (b"date", email.utils.formatdate(math.floor(now), usegmt=True).encode()),
+            (b"date", email.utils.formatdate(date, usegmt=True).encode()),
             *response.headers,
         ]
         if decision is not None and (target.group != "calllogs" or cfg.calllogs_headers):
-            headers.extend(decision.headers())
+            headers.extend(_rate_headers(cfg, decision, number, date))
         self.recorder.add(
             RequestRecord(
                 number=number,
@@ -236,6 +241,10 @@ class SandboxApp:
                 injected=injected or dropped,
             )
         )
+        if log.isEnabledFor(logging.DEBUG):  # ``plumasync sandbox -v``: one line per request, for users' trials
+            remaining = "-" if decision is None else f"{decision.remaining}/{decision.limit}"
+            log.debug("%s %s -> %d  remaining %s%s", request.method, request.path, response.status, remaining,
+                      "  (connection dropped)" if dropped else "")
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         if dropped:
             raise DroppedConnection(f"sandbox dropped request #{number} ({request.method} {request.path})")
@@ -310,6 +319,19 @@ class SandboxApp:
             return vt_error(target, 401, "invalid login or password", xml)
         temp_login, temp_password = self._credentials.issue(login, now)
         return Response(200, simple_body("auth", {"login": temp_login, "password": temp_password}, xml))
+
+
+def _rate_headers(cfg: SandboxConfig, decision: RateDecision, number: int, date: int) -> list[tuple[bytes, bytes]]:
+    """X-RateLimit-* (shifted by the lying-server knobs) and, on a 429, Retry-After if configured."""
+    shift = cfg.reset_shift + cfg.reset_shift_requests.get(number, 0.0)
+    shown = decision if not shift else dataclasses.replace(decision, reset=math.floor(decision.reset + shift))
+    headers = shown.headers()
+    if not decision.allowed and cfg.retry_after is not None:
+        wait = max(0, math.ceil(decision.reset - date))
+        value = str(wait) if cfg.retry_after == "seconds" else \
+            email.utils.formatdate(date + wait, usegmt=True)
+        headers.append((b"retry-after", value.encode()))
+    return headers
 
 
 async def _read_body(receive: ASGIReceive) -> bytes:

@@ -72,6 +72,14 @@ class SandboxConfig:
     tenant_spend: dict[str, int] = field(default_factory=dict)
     #: Whether Call Logs responses carry X-RateLimit-* headers (the limit is enforced either way).
     calllogs_headers: bool = True
+    #: Seconds added to every X-RateLimit-Reset sent (a lying server; ``-window``: Resets always in the past).
+    reset_shift: float = 0.0
+    #: 1-based request numbers whose X-RateLimit-Reset is shifted by the given seconds (one outlier).
+    reset_shift_requests: dict[int, float] = field(default_factory=dict)
+    #: 1-based request numbers whose Date header is shifted by the given seconds.
+    date_shift_requests: dict[int, float] = field(default_factory=dict)
+    #: 429 responses carry ``Retry-After``: ``"seconds"`` until the reset, an HTTP ``"date"``, or None.
+    retry_after: str | None = None
     #: Temporary VoiceTrends credentials expire this long after their last use.
     credential_ttl: float = 86400.0
     #: Probability that a request gets an injected HTTP 500 (deterministic from ``fail_seed``).
@@ -127,6 +135,11 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be within [0, 1], got {rate!r}")
         if self.latency < 0:
             raise ValueError("latency must be >= 0")
+        if self.retry_after not in (None, "seconds", "date"):
+            raise ValueError(f"retry_after must be None, 'seconds' or 'date', got {self.retry_after!r}")
+        shifts = [self.reset_shift, *self.reset_shift_requests.values(), *self.date_shift_requests.values()]
+        if not all(math.isfinite(x) for x in shifts):
+            raise ValueError("reset and date shifts must be finite numbers of seconds")
         if self.credential_ttl <= 0:
             raise ValueError("credential_ttl must be > 0")
         if self.calls_count < 0:

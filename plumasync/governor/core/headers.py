@@ -1,4 +1,5 @@
-"""Reading ``X-RateLimit-*`` and ``Date`` headers: malformed values are ignored with a debug log."""
+"""Reading ``X-RateLimit-*``, ``Retry-After`` and ``Date`` headers: malformed values are ignored with a
+debug log (whether a well-formed value is *believed* is :mod:`plumasync.governor.core.judge`'s business)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,22 @@ def _parse_date(raw: str) -> float | None:
     return stamp if math.isfinite(stamp) else None
 
 
+def _retry_after(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``Retry-After`` as (seconds, None) or (None, HTTP-date in server Unix time); (None, None) if absent."""
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None, None
+    text = raw.strip()
+    if text.isdigit():
+        return float(int(text)), None
+    stamp = _parse_date(text) if text[:1].isalpha() else None
+    if stamp is None:
+        log.debug("ignoring malformed Retry-After header: %r", raw[:40])
+    return None, stamp
+
+
 def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders:
-    """Extract Limit, Remaining, Reset (absolute Unix seconds) and Date from response headers.
+    """Extract Limit, Remaining, Reset (absolute Unix seconds), Date and Retry-After from response headers.
 
     ``headers`` must look names up case-insensitively (``httpx.Headers`` does).  A Reset that looks
     like a duration rather than a Unix time (smaller than one year of seconds) is ignored: the
@@ -66,5 +81,6 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders:
     if reset is not None and reset < 365 * 86400:
         log.debug("ignoring X-RateLimit-Reset that is not a Unix time: %r", reset)
         reset = None
+    retry_after, retry_at = _retry_after(headers)
     return RateHeaders(limit=limit, remaining=remaining, reset=None if reset is None else float(reset),
-                       date=_date(headers))
+                       date=_date(headers), retry_after=retry_after, retry_at=retry_at)

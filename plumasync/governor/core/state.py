@@ -1,8 +1,8 @@
 """The governor's budget logic, sans-I/O: pure state that takes ``now`` and headers as arguments.
 
 One :class:`GroupState` per budget group (API host, account, group name).  Stores keep it (in memory,
-in SQLite as JSON, in Redis as a hash driven by a Lua port of the same rules) and call its three
-transitions inside one atomic step each:
+as JSON in SQLite and in Redis) and call its transitions inside one atomic step each; these rules exist
+only here:
 
 * :meth:`GroupState.acquire` — may one more request be sent now?  Grants a *permit* or says when to
   ask again.
@@ -17,9 +17,9 @@ The model, and why:
   seen in the current window (responses can arrive out of order) and ``in_flight`` counts permits whose
   responses have not arrived (the server may or may not have counted them yet: assume it has).
 * **Fixed, clock-aligned windows.**  At the server's reset (converted to local time through the clock
-  offset, plus ``margin``) the group's remaining returns to ``limit``.  If another consumer of the
-  account was seen spending the budget, the new window opens with one probe instead, whose headers
-  tell the truth.
+  offset, plus ``margin``) a new window opens with up to half the limit (one probe when another consumer
+  of the account was seen) until the first answer tells its truth (a limit lowered meanwhile, another
+  consumer); that answer opens the rest of the window.
 * **Server time.**  ``Reset`` is converted with the same response's ``Date``: each response bounds the
   offset ``server - local`` from below by ``date - received_at`` (``Date`` is floored to the second and
   was generated before we received it), so the reset happens no earlier than
@@ -29,7 +29,15 @@ The model, and why:
 * **Headerless mode.**  A group whose server sends no rate-limit headers is held by its configured
   budget with a sliding log of admissions: never more than ``limit`` in any ``window``-long interval,
   whatever the alignment of the server's own windows.
-* **429.**  The whole group pauses until the reset (or a whole window when the 429 says nothing).
+* **The server's word beats the model.**  The window length is learned from successive distinct Resets
+  (:mod:`plumasync.governor.core.judge`); a Reset earlier than the one the model rolled to, whose window is
+  still open, is the truth.  One response whose Reset lies beyond one window or not after its own Date,
+  whose Date contradicts the offset estimate, or whose Remaining exceeds its Limit is discounted (debug
+  log) and counted as a headerless answer; a second one agreeing is believed.  No wait lasts longer than
+  about twice the larger of the configured and learned windows without one probe checking.  Resets that
+  are never usable leave the group on a sliding log of the server's limit.
+* **429.**  The whole group pauses for its Retry-After, else until its own Reset read through its own
+  Date, else for one (learned, else configured) window; a doubted 429 pauses at most one window.
 * **Crashed holders.**  A permit older than one window is dropped, so a killed process holds the
   budget for at most one window.
 """
@@ -37,14 +45,19 @@ The model, and why:
 from __future__ import annotations
 
 import bisect
-import enum
 import itertools
+import logging
 import math
 from typing import Any
 
 import attrs
 
+from .codec import CorruptState, checked_document
+from .judge import ResetKind, date_contradicts, horizon, learn_window, pause_after_429, reset_kind
+from .model import Decision, GroupSnapshot, Lane, Mode, Policy, RateHeaders, bulk_reserve
+
 __all__ = [
+    "CorruptState",
     "Decision",
     "GroupSnapshot",
     "GroupState",
@@ -55,92 +68,7 @@ __all__ = [
     "bulk_reserve",
 ]
 
-
-class Lane(str, enum.Enum):
-    """Who is asking: ``interactive`` may take the reserve, ``bulk`` may not."""
-
-    INTERACTIVE = "interactive"
-    BULK = "bulk"
-
-
-class Mode(str, enum.Enum):
-    """What the group knows: nothing yet, the server's headers, or only its configured budget."""
-
-    COLD = "cold"
-    HEADERS = "headers"
-    HEADERLESS = "headerless"
-
-
-@attrs.frozen
-class Policy:
-    """A group's configured budget: used until the server's headers say otherwise.
-
-    ``reserve`` requests of each window are kept for the interactive lane; ``margin`` seconds are added
-    after each reset for clock resolution and skew.
-    """
-
-    limit: int
-    window: float
-    reserve: int
-    margin: float
-
-
-def bulk_reserve(policy: Policy, limit: int) -> int:
-    """Requests of each window the bulk lane leaves to interactive calls, for a group whose limit is
-    ``limit`` (the server's, once known): the policy's reserve, scaled when the server's limit differs."""
-    if limit != policy.limit and policy.limit > 0:
-        return min(limit - 1, math.ceil(policy.reserve * limit / policy.limit))
-    return min(policy.reserve, max(0, limit - 1))
-
-
-@attrs.frozen
-class RateHeaders:
-    """The rate-limit facts of one response, already parsed (see :mod:`plumasync.governor.core.headers`)."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None
-    date: float | None = None
-
-    @property
-    def complete(self) -> bool:
-        """True when Limit, Remaining and Reset were all present and well formed."""
-        return self.limit is not None and self.remaining is not None and self.reset is not None
-
-
-@attrs.frozen
-class Decision:
-    """The answer to :meth:`GroupState.acquire`.
-
-    ``granted`` — send now.  Otherwise ``retry_at`` (clock time) says when the budget is expected to
-    admit the request, or None when only a state change (a response arriving) can help.
-    """
-
-    granted: bool
-    retry_at: float | None = None
-
-
-@attrs.frozen
-class GroupSnapshot:
-    """A read-only view of a group, for ``budget_snapshot()`` and the CLI."""
-
-    group: str
-    mode: str
-    limit: int
-    window: float
-    remaining: int | None
-    available: int | None
-    in_flight: int
-    reset_at: float | None
-    paused_until: float | None
-    contended: bool
-    admitted: int
-    throttled: int
-    waiters: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        return attrs.asdict(self)
+log = logging.getLogger("plumasync")
 
 
 def _sorted_times(times: list[float]) -> list[float]:
@@ -166,6 +94,20 @@ class GroupState:
     contended: bool = False
     admitted: int = 0
     throttled: int = 0
+    #: ``window`` was learned from the server's successive Resets (it started as the configured one).
+    learned: bool = False
+    #: The last Reset the server stated and the group believed (to learn the window from the next one).
+    server_reset: float | None = None
+    #: Local time of the last believed response: no blind sleep lasts longer than the horizon after it.
+    heard: float | None = None
+    #: The last response's Reset lay beyond one window: a second such one is believed.
+    far: bool = False
+    #: Responses in a row whose Reset was unusable (not after their own Date).
+    past: int = 0
+    #: The clock offset a doubted Date implied: a second Date agreeing with it is believed.
+    suspect_offset: float | None = None
+    #: Smoothed round trip of believed answers: when to look again while a window's probe is out.
+    rtt: float | None = None
 
     @classmethod
     def new(cls, policy: Policy) -> GroupState:
@@ -188,16 +130,27 @@ class GroupState:
             return self._acquire_sliding(now, policy, reserve, permit)
         if self.mode == Mode.COLD.value or self.remaining is None:
             # Cold start, or a contended window opening: one probe until its headers arrive.
-            if self._probing(now):
-                return Decision(False, None)
+            probe_done = self._probe_wait(now)
+            if probe_done is not None:
+                return Decision(False, probe_done)
             return self._grant(now, permit)
         available = self.remaining - len(self.permits) - reserve
         if available > 0:
             return self._grant(now, permit)
         if self.reset_local is None:
             return Decision(False, None)
-        # In-flight permits only ever lower `remaining` further, so only the reset can help.
-        return Decision(False, self.reset_local + policy.margin)
+        # In-flight permits only ever lower `remaining` further, so only the reset can help ...
+        retry_at = self.reset_local + policy.margin
+        check_at = None if self.heard is None else self.heard + horizon(policy.window, self.window)
+        if check_at is None or retry_at <= check_at:
+            return Decision(False, retry_at)
+        # ... unless the reset lies beyond the horizon: then one probe checks the server's word.
+        if now < check_at:
+            return Decision(False, check_at)
+        if self.permits:
+            return Decision(False, None)  # its answer will tell
+        self.remaining = None  # the probe's answer replaces the count, even within the same Reset
+        return self._grant(now, permit)
 
     def observe(self, now: float, policy: Policy, permit: str, status: int | None, headers: RateHeaders) -> None:
         """Record the outcome of ``permit``: an HTTP ``status`` (None: no response) and its headers."""
@@ -207,7 +160,7 @@ class GroupState:
         if headers.complete:
             self._observe_headers(now, policy, admitted_at, status, headers)
         else:
-            self._observe_headerless(now, policy, admitted_at, status)
+            self._observe_headerless(now, policy, admitted_at, status, headers)
 
     def cancel(self, permit: str) -> None:
         """Give back a permit whose request was never sent."""
@@ -256,9 +209,12 @@ class GroupState:
         return attrs.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GroupState:
-        """Inverse of :meth:`to_json`."""
-        return cls(**data)
+    def from_json(cls, data: Any) -> GroupState:
+        """Inverse of :meth:`to_json`; :class:`CorruptState` when ``data`` is not such a document."""
+        try:
+            return cls(**checked_document(data))
+        except (TypeError, ValueError) as exc:  # a missing or unknown field
+            raise CorruptState(f"stored group state is not valid ({exc.__class__.__name__})") from None
 
     # -- internals -----------------------------------------------------------------------------------------
 
@@ -277,12 +233,31 @@ class GroupState:
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
         return 0 if Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
 
-    def _probing(self, now: float) -> bool:
-        """Is a request of the current window (any request, when cold) still in flight?"""
-        if self.mode == Mode.COLD.value or self.reset_local is None:
-            return bool(self.permits)
-        window_start = self.reset_local - self.window
-        return any(t >= window_start for t in self.permits.values())
+    def _probe_wait(self, now: float) -> float | None:
+        """While the first answer of the current window (of any, when cold) is awaited: until when to wait.
+
+        Until it comes, one probe may be out (cold, another consumer seen, a far Reset being checked), or
+        up to half the limit when the window is ours: a limit lowered to no less than half is then learnt
+        without a 429 and without a round trip's delay.  A probe blocks for a tenth of a window at most: a
+        process killed while holding it (or a very slow answer) then costs that, not the whole window.
+        """
+        timeout = self.window / 10
+        allowance = 1
+        if self.mode == Mode.COLD.value or self.reset_local is None or self.reset_local - now > self.window:
+            probes = list(self.permits.values())
+        else:
+            window_start = self.reset_local - self.window
+            probes = [t for t in self.permits.values() if t >= window_start]
+            allowance = 1 if self.contended else max(1, self.limit // 2)
+        live = [t for t in probes if t > now - timeout]
+        if len(live) < allowance:
+            return None
+        sent, give_up = max(live), max(live) + timeout
+        if self.rtt is None:
+            return give_up
+        # Its answer is due about one round trip after it was sent: look again then (other processes
+        # sharing the store are not woken by it), and every round trip after that.
+        return min(give_up, max(sent + 2 * self.rtt, now + self.rtt))
 
     def _expire(self, now: float) -> None:
         stale = [p for p, t in self.permits.items() if t <= now - self.window]
@@ -299,8 +274,10 @@ class GroupState:
         self.reset += windows * self.window
         self.reset_local += windows * self.window
         self.used = 0
-        # Somebody else spends this account's budget: let one probe learn the new window's truth.
-        self.remaining = None if self.contended else self.limit
+        # One probe learns the new window's truth first: somebody else may spend this account's budget,
+        # the server may have lowered its limit, or its window may not be the one we rolled by.  It
+        # costs one round trip per window.
+        self.remaining = None
 
     def _acquire_sliding(self, now: float, policy: Policy, reserve: int, permit: str) -> Decision:
         horizon = now - self.window - policy.margin
@@ -315,23 +292,75 @@ class GroupState:
         oldest_blocking = recent[len(recent) - allowed]
         return Decision(False, oldest_blocking + self.window + policy.margin)
 
-    def _update_offset(self, admitted_at: float, received_at: float, date: float | None) -> None:
+
+    def absorb(self, times: list[float]) -> int:
+        """Count admissions made elsewhere (a store's fallback while it was cut off) into this state."""
+        n = 0
+        if self.mode == Mode.HEADERS.value and self.remaining is not None and self.reset_local is not None:
+            window_start = self.reset_local - self.window
+            n = sum(1 for t in times if t >= window_start)
+            self.remaining = max(0, self.remaining - n)
+        elif self.mode == Mode.HEADERLESS.value:
+            n = len(times)
+            self.log = sorted([*self.log, *times])[-self.limit:]
+        return n
+
+    # -- the server's word -------------------------------------------------------------------------------
+
+    def _judge_date(self, admitted_at: float, received_at: float, date: float | None) -> float | None:
+        """Fold ``date`` into the offset estimate; return it when believed, None when doubted or absent."""
         if date is None:
             if self.offset is None:
                 self.offset = 0.0  # no Date header: trust the local clock
-            return
+            return None
         low = date - received_at  # Date was floored and generated before we received it
+        if self.offset is not None and date_contradicts(self.offset, admitted_at, received_at, date):
+            suspect = self.suspect_offset
+            if suspect is None or (suspect > self.offset) != (low > self.offset):
+                log.debug("doubting a Date %+.0f s off the server clock as estimated", low - self.offset)
+                self.suspect_offset = low
+                return None
+            self.offset = None  # a second Date agrees: the server's clock really moved
+        self.suspect_offset = None
         high = date + 1.0 - admitted_at  # ... and after we sent the request
         if self.offset is None or high < self.offset:
             self.offset = low  # first observation, or the server's clock moved: start again
         else:
             self.offset = max(self.offset, low)
+        return date
 
     def _observe_headers(
         self, now: float, policy: Policy, admitted_at: float, status: int | None, h: RateHeaders
     ) -> None:
         assert h.limit is not None and h.remaining is not None and h.reset is not None
-        self._update_offset(admitted_at, now, h.date)
+        date = self._judge_date(admitted_at, now, h.date)
+        assert self.offset is not None
+        server_now = date if date is not None else now + self.offset
+        kind = reset_kind(h.reset, server_now, self.window)
+        if h.remaining > h.limit:
+            log.debug("discounting X-RateLimit-Remaining %d above its Limit %d", h.remaining, h.limit)
+        elif kind is ResetKind.PAST:
+            self.past, self.far = self.past + 1, False
+            log.debug("discounting X-RateLimit-Reset %.0f s before its own Date", server_now - h.reset)
+            if self.mode == Mode.COLD.value or self.past >= 3:
+                self._to_sliding(now, h.limit)
+        elif kind is ResetKind.FAR and not self.far and not self._same_reset(h.reset):
+            self.far = True
+            log.debug("discounting X-RateLimit-Reset %.0f s ahead (window %g s) until another response "
+                      "agrees", h.reset - server_now, self.window)
+        else:
+            self.far, self.past = kind is ResetKind.FAR, 0
+            self._believe(now, policy, admitted_at, status, h, server_now, learn=kind is ResetKind.OK)
+            return
+        self._observe_headerless(now, policy, admitted_at, status, h, keep_cold=True)
+
+    def _same_reset(self, reset: float) -> bool:
+        return self.reset is not None and abs(reset - self.reset) <= 0.5
+
+    def _believe(self, now: float, policy: Policy, admitted_at: float, status: int | None, h: RateHeaders,
+                 server_now: float, *, learn: bool) -> None:
+        """A response whose rate-limit facts agree with the server's other answers: it beats the model."""
+        assert h.limit is not None and h.remaining is not None and h.reset is not None
         assert self.offset is not None
         if self.mode != Mode.HEADERS.value:
             self.mode = Mode.HEADERS.value
@@ -339,8 +368,20 @@ class GroupState:
             self.log = []
         self.limit = max(1, h.limit)
         remaining = max(0, h.remaining)
-        if self.reset is None or h.reset > self.reset + 0.5:
-            # A newer window than we knew of.
+        # Far Resets (believed only because two agree) are a day away, not a window: nothing to learn.
+        learned = (learn_window(self.server_reset, h.reset, self.window, self.learned, server_now)
+                   if learn else None)
+        if learned is not None:
+            log.debug("the server's window is %g s (was %g s)", learned, self.window)
+            self.window, self.learned = learned, True
+        self.server_reset, self.heard = float(h.reset), now
+        sample = max(0.001, now - admitted_at)
+        self.rtt = sample if self.rtt is None else 0.75 * self.rtt + 0.25 * sample
+        late = False
+        if self.reset is None or h.reset > self.reset + 0.5 or (
+                h.reset < self.reset - 0.5 and h.reset - self.offset > now):
+            # A newer window than we knew of, or an earlier one than the model rolled to that is still
+            # open: the server's window is the truth.
             self.reset = float(h.reset)
             self.remaining = remaining
             self.used = 1
@@ -353,16 +394,42 @@ class GroupState:
                 self.contended = True
             elif self.used == 1 and remaining >= self.limit - 1:
                 self.contended = False  # the window's first answer shows nobody else has spent
-        # else: a late answer counted in a window that is already over; it says nothing of this one.
+        else:
+            late = True  # counted in a window that is already over; it says nothing of this one
         self.reset_local = self.reset - self.offset
         if status == 429:
             self.throttled += 1
             self.remaining = 0
             self.contended = True
-            self.paused_until = self.reset_local + policy.margin
+            if late:
+                self.paused_until = self.reset_local + policy.margin
+            else:
+                self.paused_until = self._pause(now, policy, h, server_now, believed=True)
 
-    def _observe_headerless(self, now: float, policy: Policy, admitted_at: float, status: int | None) -> None:
-        if self.mode == Mode.COLD.value and status is not None:
+    def _pause(self, now: float, policy: Policy, h: RateHeaders, server_now: float, *, believed: bool) -> float:
+        until = pause_after_429(now=now, window=self.window, cap=horizon(policy.window, self.window),
+                                margin=policy.margin, retry_after=h.retry_after, retry_at=h.retry_at,
+                                reset=h.reset, date=h.date, server_now=server_now, believed=believed)
+        if not believed and self.mode == Mode.HEADERS.value and self.reset_local is not None \
+                and now < self.reset_local + policy.margin:
+            until = min(until, self.reset_local + policy.margin)  # a doubted 429: never past our reset
+        return until
+
+    def _to_sliding(self, now: float, limit: int) -> None:
+        """Resets that cannot be used: hold the group by a sliding log of the server's limit."""
+        used = 0 if self.remaining is None else max(0, self.limit - self.remaining)
+        was_headers = self.mode == Mode.HEADERS.value
+        self.mode = Mode.HEADERLESS.value
+        self.limit = max(1, limit)
+        self.reset = self.reset_local = self.remaining = None
+        if was_headers:
+            self.log = [now] * min(self.limit, used + len(self.permits))
+        log.debug("X-RateLimit-Reset is unusable: a sliding log of %d per %g s holds the group",
+                  self.limit, self.window)
+
+    def _observe_headerless(self, now: float, policy: Policy, admitted_at: float, status: int | None,
+                            h: RateHeaders | None = None, *, keep_cold: bool = False) -> None:
+        if self.mode == Mode.COLD.value and status is not None and not keep_cold:
             self.mode = Mode.HEADERLESS.value
         if self.mode == Mode.HEADERS.value and self.remaining is not None:
             window_start = (self.reset_local or now) - self.window
@@ -371,7 +438,8 @@ class GroupState:
                 self.remaining = max(0, self.remaining - 1)
         if status == 429:
             self.throttled += 1
-            # No headers, no Retry-After: the only safe guess is a whole window.
-            self.paused_until = now + self.window
+            h = h or RateHeaders()
+            # Its Retry-After, or its own Reset through its own Date, else a whole window.
+            self.paused_until = self._pause(now, policy, h, now + (self.offset or 0.0), believed=False)
             if self.mode == Mode.HEADERS.value:
                 self.remaining = 0

@@ -14,14 +14,50 @@ the injected clock.  Every decision comes back with the store's ``now`` so that 
 from __future__ import annotations
 
 import abc
+import json
+import logging
 from collections.abc import Callable
 
 import attrs
 
 from ..clock import Clock, SystemClock
+from ..core.codec import CorruptState
 from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 
-__all__ = ["MemoryStore", "StateStore", "Store", "Timed"]
+__all__ = ["MemoryStore", "StateStore", "Store", "Timed", "dump_state", "load_state", "observe_step"]
+
+log = logging.getLogger("plumasync")
+
+
+def load_state(raw: str | bytes | None, policy: Policy, key: str) -> GroupState:
+    """A stored group document, or a new cold state when absent or unreadable (one WARNING).
+
+    A garbage document (another program's key, a truncated write) must not stop the group: it starts
+    afresh with one probe, and the server's next answer tells it where the window stands.
+    """
+    if raw is None:
+        return GroupState.new(policy)
+    try:
+        return GroupState.from_json(json.loads(raw))
+    except (CorruptState, ValueError, UnicodeDecodeError) as exc:  # json's errors are ValueErrors
+        log.warning("budget state of group %s is unreadable (%s): starting it afresh",
+                    key.rsplit("|", 1)[-1], type(exc).__name__)
+        return GroupState.new(policy)
+
+
+def dump_state(state: GroupState) -> str:
+    """The stored form of a group state (exact floats: Python's JSON round-trips them)."""
+    return json.dumps(state.to_json(), separators=(",", ":"))
+
+
+def observe_step(policy: Policy, permit: str, status: int | None,
+                  headers: RateHeaders) -> Callable[[GroupState, float], float | None]:
+    """The observe transition, returning the group's pause: every store runs this one."""
+    def step(state: GroupState, now: float) -> float | None:
+        state.observe(now, policy, permit, status, headers)
+        return state.paused_until
+
+    return step
 
 
 @attrs.frozen
@@ -108,11 +144,7 @@ class StateStore(Store):
     async def observe(
         self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
     ) -> float | None:
-        def step(state: GroupState, now: float) -> float | None:
-            state.observe(now, policy, permit, status, headers)
-            return state.paused_until
-
-        paused_until, _ = await self._transact(key, policy, step)
+        paused_until, _ = await self._transact(key, policy, observe_step(policy, permit, status, headers))
         return float(paused_until) if isinstance(paused_until, (int, float)) else None
 
     async def cancel(self, key: str, policy: Policy, permit: str) -> None:
@@ -146,6 +178,14 @@ class MemoryStore(StateStore):
 
     async def keys(self) -> list[str]:
         return sorted(self._states)
+
+    def put(self, key: str, state: GroupState) -> None:
+        """Start ``key`` from ``state`` (a shared store's fallback seeds itself with what it last read)."""
+        self._states[key] = state
+
+    def state(self, key: str) -> GroupState | None:
+        """The group's state, or None if the group has not been used."""
+        return self._states.get(key)
 
     def peek(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot | None:
         """The group's snapshot without awaiting (None if the group has not been used)."""

@@ -5,51 +5,43 @@
 
 How it works
 ------------
-* **Atomic in Redis.**  Admission (:meth:`RedisStore.acquire`), header observation, cancel and snapshot
-  each run as one Lua script inside Redis: a faithful port of
-  :class:`~plumasync.governor.core.state.GroupState` (:mod:`plumasync.governor.stores.redis_lua`), keeping the same
-  JSON document ``GroupState.to_json()`` would.  No lock, no round trip between read and write.
-* **Redis' time.**  The scripts read ``TIME`` on the Redis server, so hosts whose clocks disagree still
+* **One rule set.**  Admission (:meth:`RedisStore.acquire`), header observation, cancel and snapshot
+  each load the group's JSON document (``GroupState.to_json()``, as the SQLite store keeps it), apply
+  the pure :class:`~plumasync.governor.core.state.GroupState` transition in Python and write it back under
+  optimistic ``WATCH``/``MULTI``: a write by another process in between aborts the ``EXEC`` and the
+  transition runs again on the new state.  Memory, SQLite and Redis therefore decide identically (a
+  randomized replay test checks it).  Only shared values and leases use a tiny Lua script.
+* **Redis' time.**  Each transition reads ``TIME`` on the Redis server, so hosts whose clocks disagree still
   agree on the budget (every answer carries Redis' ``now``; the governor turns ``retry_at`` into a
   duration on its own clock).  Exception: a store built with a clock that is not a
   :class:`~plumasync.governor.clock.SystemClock` (a ``ScaledClock`` compressing 15-minute windows into
-  seconds, a ``FakeClock``) passes that clock's ``now`` to the scripts instead.
+  seconds, a ``FakeClock``) uses that clock's ``now`` instead.
+* **Garbage.**  A state key that does not hold a group document is reset (one WARNING), never an
+  exception for the caller.
 * **Keys.**  One key per budget group, ``plumasync:{<host|account|group>}:state``, hash-tagged so that a
-  Redis Cluster keeps it in one slot; its TTL (two windows and a minute, refreshed on every write)
-  outlives any reset it records.  Shared values live in ``plumasync:value:<name>``, leases in
-  ``plumasync:lease:<name>`` (claim and release are owner-checked Lua scripts).  Values and leases
+  Redis Cluster keeps it in one slot (pass a ``RedisCluster`` client); its TTL (two windows and a
+  minute, refreshed on every write) outlives any reset it records.  Shared values live in
+  ``plumasync:value:<name>``, leases in ``plumasync:lease:<name>`` (claim and release are owner-checked Lua
+  scripts).  Values and leases
   expire by the store's clock (checked in the script) and, as a backstop, by Redis' own TTL.
 * **Crashed holders.**  As in ``GroupState``: a permit older than one window is dropped, so a process
   killed while holding permits holds the budget for at most one window.
 
 When Redis is unreachable
 -------------------------
-A connection error or timeout never crashes the caller and never loops on Redis:
-
-1. The store logs **one WARNING** (per outage) on the ``plumasync`` logger and falls back to an
-   in-process budget (a :class:`~plumasync.governor.stores.base.MemoryStore`) of ``limit // expected_workers``
-   requests per window for each group (``expected_workers`` defaults to 4; set it in the URL,
-   ``redis://host:6379/0?expected_workers=8``, or the constructor).  The fallback ignores the
-   server's ``Remaining`` (every worker would believe it may spend all of it) and holds each group to
-   a sliding log of that share: with at most ``expected_workers`` processes, the account never sees
-   more than ``limit`` requests in any window.  A 429 still pauses the group for a window.
-2. Redis is retried at most every ``fallback_retry`` clock seconds (default 5; URL
-   ``?fallback_retry=5``), by one task at a time; everybody else keeps using the fallback meanwhile.
-3. When Redis answers again the store switches back (logged at WARNING) and first tells Redis about the
-   requests admitted during the outage (they are subtracted from the window's ``Remaining``, or added
-   to the sliding log), so the shared budget does not admit them twice.
-
-Permits granted by the fallback are observed and cancelled in the fallback; their response headers
-are passed on to Redis too when it is back.  Shared values and leases fall back to the process as well
-(each process then authenticates for itself, within the auth group's share).
+The store falls back to an in-process budget seeded from the last state it read; see
+:mod:`plumasync.governor.stores.redis_fallback`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
+import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -59,15 +51,18 @@ import anyio
 from ...errors import ConfigurationError
 from ..clock import Clock, SystemClock
 from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
-from .base import MemoryStore, Store, Timed
+from .base import MemoryStore, StateStore, Timed, dump_state, load_state, observe_step
+from .redis_fallback import fallback_policy, seed_from
 from .redis_lua import SCRIPT
 
 try:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the Redis store needs the redis package: pip install 'plumasync[redis]'") from exc
 
@@ -92,7 +87,7 @@ def _float(raw: Any) -> float:
     return float(raw.decode() if isinstance(raw, bytes) else raw)
 
 
-class RedisStore(Store):
+class RedisStore(StateStore):
     """Budget state, shared values and leases in Redis, shared by every process on every host.
 
     ``client`` is a ``redis.asyncio.Redis``; :meth:`from_url` builds one with short timeouts and no
@@ -102,8 +97,10 @@ class RedisStore(Store):
     """
 
     shared = True
+    #: Seconds between two reads of Redis' ``TIME`` (the local monotonic clock carries it in between).
+    time_refresh: float = 5.0
 
-    def __init__(self, client: aioredis.Redis, *, clock: Clock | None = None, expected_workers: int = 4,
+    def __init__(self, client: aioredis.Redis | RedisCluster, *, clock: Clock | None = None, expected_workers: int = 4,
                  fallback_retry: float = 5.0, prefix: str = "plumasync", name: str = "redis") -> None:
         if type(expected_workers) is not int or expected_workers < 1:
             raise ConfigurationError(f"expected_workers must be a positive integer, got {expected_workers!r}")
@@ -125,6 +122,10 @@ class RedisStore(Store):
         self._next_probe = 0.0
         self._probing = False
         self._absorbed: dict[str, float] = {}
+        self._last: dict[str, GroupState] = {}  # the last state read from Redis per group
+        self._seeded: set[str] = set()
+        self._locks: dict[str, anyio.Lock] = {}
+        self._time_base: tuple[float, float] | None = None  # (local monotonic, Redis TIME) when read
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> RedisStore:
@@ -174,10 +175,104 @@ class RedisStore(Store):
             seconds = max(float(real(seconds)), 0.001)
         return max(1, math.ceil(seconds * 1000))
 
-    def _group_args(self, op: str, policy: Policy) -> list[str]:
-        ttl = self._ttl_ms(2 * policy.window + 60.0)
-        return [op, self._now_arg(), str(policy.limit), repr(float(policy.window)), str(policy.reserve),
-                repr(float(policy.margin)), str(ttl)]
+    def _ttl_for(self, policy: Policy, state: GroupState) -> int:
+        """Backstop TTL of a group key: two windows (the longer of configured and learned) and a minute."""
+        return self._ttl_ms(2 * max(policy.window, state.window) + 60.0)
+
+    async def _redis_now(self, skey: str) -> float:
+        """Redis' time: its ``TIME`` read at most every :attr:`time_refresh` s, carried by the local clock
+        in between (saves a round trip per transition; Redis' clock does not jump within seconds)."""
+        if not self._server_time:
+            return float(self.clock.now())
+        local = time.monotonic()
+        if self._time_base is None or local - self._time_base[0] > self.time_refresh:
+            if isinstance(self.redis, RedisCluster):
+                # A cluster pipeline refuses keyless commands: ask the master that holds the group.
+                await self.redis.initialize()  # a no-op once the slots are known
+                node = self.redis.get_node_from_key(skey)
+                sec, usec = await self.redis.execute_command("TIME", target_nodes=node)
+            else:
+                sec, usec = await self.redis.time()
+            self._time_base = (time.monotonic(), float(sec) + float(usec) / 1_000_000)
+            return self._time_base[1]
+        return self._time_base[1] + (local - self._time_base[0])
+
+    async def _transact_once(self, key: str, policy: Policy,
+                             fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
+        skey = self.state_key(key)
+        backoff = 0.0002
+        attempt = self._attempt_cluster if isinstance(self.redis, RedisCluster) else self._attempt
+        # One transaction per group at a time from this process: its own tasks never abort each other,
+        # only other processes' writes can.
+        async with self._locks.setdefault(key, anyio.Lock()):
+            while True:
+                now = await self._redis_now(skey)
+                outcome = await attempt(skey, key, policy, functools.partial(_at, fn, now))
+                if outcome is not None:
+                    state, result = outcome
+                    self._last[key] = state
+                    return result, now
+                # Another process wrote first: again, after a jittered, growing pause (under contention a
+                # fixed one lets the same writers collide again).
+                await anyio.sleep(random.uniform(0, backoff))
+                backoff = min(backoff * 2, 0.004)
+
+    async def _attempt(self, skey: str, key: str, policy: Policy,
+                       fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
+        """One WATCH/MULTI attempt in two round trips on one connection: ``WATCH``+``GET``, then
+        ``MULTI``+``SET``+``EXEC`` (or ``UNWATCH`` when nothing changed: a refusal writes nothing and
+        aborts nobody).  None when another writer got in between."""
+        assert not isinstance(self.redis, RedisCluster)
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(conn.pack_commands([("WATCH", skey), ("GET", skey)]))
+            await conn.read_response()
+            raw = await conn.read_response()
+            state = load_state(raw, policy, key)
+            result = fn(state)
+            doc = dump_state(state)
+            if raw is not None and doc.encode() == raw:
+                await conn.send_command("UNWATCH")
+                await conn.read_response()
+                return state, result
+            ttl = self._ttl_for(policy, state)
+            await conn.send_packed_command(conn.pack_commands([("MULTI",), ("SET", skey, doc, "PX", ttl),
+                                                               ("EXEC",)]))
+            await conn.read_response()
+            await conn.read_response()
+            done = await conn.read_response()
+            return None if done is None else (state, result)
+        except BaseException:
+            await conn.disconnect()  # a half-read exchange: never hand this connection out again
+            raise
+        finally:
+            await pool.release(conn)
+
+    async def _attempt_cluster(self, skey: str, key: str, policy: Policy,
+                               fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
+        """The same attempt through redis-py's cluster pipeline (it routes the slot's master)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(skey)
+                raw = await pipe.get(skey)
+                state = load_state(raw, policy, key)
+                result = fn(state)
+                doc = dump_state(state)
+                if raw is not None and doc.encode() == raw:
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
+                    return state, result
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(skey, doc, px=self._ttl_for(policy, state))
+                await pipe.execute()
+            except WatchError:
+                return None
+            return state, result
+
+    async def _transact(self, key: str, policy: Policy,
+                        fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        return await self._call(lambda: self._transact_once(key, policy, fn))
 
     # -- Redis or the fallback ------------------------------------------------------------------------
 
@@ -206,6 +301,7 @@ class RedisStore(Store):
         self._next_probe = self.clock.now() + self.fallback_retry
         if not self._down:
             self._down = True
+            self._seeded.clear()  # each outage starts from the last state read before it
             log.warning("Redis store %s is unreachable (%s): falling back to an in-process budget of "
                         "limit // %d per group; retrying Redis every %g s", self._name, type(exc).__name__,
                         self.expected_workers, self.fallback_retry)
@@ -230,7 +326,7 @@ class RedisStore(Store):
     async def _absorb_fallback(self) -> None:
         """Tell Redis about the requests the fallback admitted during the outage (each one once)."""
         for key, policy in list(self._fallback_policies.items()):
-            state = self._fallback._states.get(key)
+            state = self._fallback.state(key)
             if state is None:
                 continue
             done = self._absorbed.get(key, -math.inf)
@@ -238,15 +334,26 @@ class RedisStore(Store):
             times = [t for t in state.log if t > max(done, now - policy.window - policy.margin)]
             if not times:
                 continue
-            args = [*self._group_args("absorb", policy), *(repr(t) for t in times)]
-            await self._script(keys=[self.state_key(key)], args=args)
+            await self._transact_once(key, policy, _absorber(times))
             self._absorbed[key] = max(times)
+
+    def _seed_fallback(self, key: str, policy: Policy) -> Policy:
+        """The fallback's policy for ``key``, its state seeded (once per outage) from the last Redis read."""
+        fb = self._fb_policy(key, policy)
+        if key in self._seeded:
+            return fb
+        self._seeded.add(key)
+        last = self._last.get(key)
+        if last is None or self._fallback.state(key) is not None:
+            return fb
+        seed = seed_from(last, fb, now=self.clock.now(), workers=self.expected_workers, margin=policy.margin)
+        self._fallback.put(key, seed)
+        self._absorbed[key] = max([*seed.log, self._absorbed.get(key, -math.inf)])  # not Redis' news
+        return fb
 
     def fallback_policy(self, policy: Policy) -> Policy:
         """The share of ``policy`` one process may use while Redis is unreachable."""
-        limit = max(1, policy.limit // self.expected_workers)
-        reserve = min(max(0, limit - 1), math.ceil(policy.reserve / self.expected_workers))
-        return Policy(limit=limit, window=policy.window, reserve=reserve, margin=policy.margin)
+        return fallback_policy(policy, self.expected_workers)
 
     def _fb_policy(self, key: str, policy: Policy) -> Policy:
         fb = self._fallback_policies.get(key)
@@ -262,68 +369,55 @@ class RedisStore(Store):
     # -- the governor's transitions --------------------------------------------------------------------
 
     async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
-        """One Lua script: grant ``permit`` or say when to ask again."""
-        args = [*self._group_args("acquire", policy), Lane(lane).value, permit]
+        """One WATCH/MULTI transaction: grant ``permit`` or say when to ask again."""
         try:
-            raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            decision, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
         except _Down:
-            timed = await self._fallback.acquire(key, self._fb_policy(key, policy), lane, permit)
+            timed = await self._fallback.acquire(key, self._seed_fallback(key, policy), lane, permit)
             if timed.decision.granted:
                 self._fallback_permits.add(permit)
             return timed
-        granted, retry_at, now = raw
-        retry = None if retry_at in (b"", "") else _float(retry_at)
-        return Timed(Decision(bool(int(granted)), retry), _float(now))
+        assert isinstance(decision, Decision)
+        return Timed(decision, now)
 
     async def observe(self, key: str, policy: Policy, permit: str, status: int | None,
-                      headers: RateHeaders) -> None:
-        """One Lua script: record the permit's outcome and the response's rate-limit headers."""
+                      headers: RateHeaders) -> float | None:
+        """Record the permit's outcome and the response's rate-limit headers; return the group's pause."""
+        paused_until = None
         if permit in self._fallback_permits:
             self._fallback_permits.discard(permit)
             # The fallback holds each process to its share: it does not trust the server's Remaining.
-            await self._fallback.observe(key, self._fb_policy(key, policy), permit, status, RateHeaders())
+            fb_headers = RateHeaders(retry_after=headers.retry_after, retry_at=headers.retry_at, date=headers.date)
+            paused_until = await self._fallback.observe(key, self._seed_fallback(key, policy), permit, status,
+                                                        fb_headers)
             if self._down:
-                return
-        args = [*self._group_args("observe", policy), permit, "" if status is None else str(int(status)),
-                "" if headers.limit is None else str(int(headers.limit)),
-                "" if headers.remaining is None else str(int(headers.remaining)),
-                _opt(headers.reset), _opt(headers.date)]
+                return paused_until
         try:
-            await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            result, _ = await self._transact(key, policy, observe_step(policy, permit, status, headers))
         except _Down:
-            return  # Redis drops the permit after one window
+            return paused_until  # Redis drops the permit after one window
+        return float(result) if isinstance(result, (int, float)) else paused_until
 
     async def cancel(self, key: str, policy: Policy, permit: str) -> None:
         """Give back a permit that was never used."""
         if permit in self._fallback_permits:
             self._fallback_permits.discard(permit)
-            await self._fallback.cancel(key, self._fb_policy(key, policy), permit)
+            await self._fallback.cancel(key, self._seed_fallback(key, policy), permit)
             return
-        args = [*self._group_args("cancel", policy), permit]
         try:
-            await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            await self._transact(key, policy, lambda s, now: s.cancel(permit))
         except _Down:
             return
 
     async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
         """The group as Redis (or, while it is unreachable, the fallback) sees it now."""
         group = key.rsplit("|", 1)[-1]
-        args = self._group_args("snapshot", policy)
         try:
-            raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
+            snap, _ = await self._transact(key, policy, lambda s, now: s.snapshot(now, policy, group, waiters))
         except _Down:
-            return await self._fallback.snapshot(key, self._fb_policy(key, policy), waiters)
-        doc = json.loads(raw[0])
-        return GroupSnapshot(
-            group=group, mode=doc["mode"], limit=int(doc["limit"]), window=float(doc["window"]),
-            remaining=None if doc["remaining"] is None else int(doc["remaining"]),
-            available=None if doc["available"] is None else int(doc["available"]),
-            in_flight=int(doc["in_flight"]),
-            reset_at=None if doc["reset_at"] is None else float(doc["reset_at"]),
-            paused_until=None if doc["paused_until"] is None else float(doc["paused_until"]),
-            contended=bool(doc["contended"]), admitted=int(doc["admitted"]), throttled=int(doc["throttled"]),
-            waiters=waiters,
-        )
+            return await self._fallback.snapshot(key, self._seed_fallback(key, policy), waiters)
+        assert isinstance(snap, GroupSnapshot)
+        return snap
 
     async def state(self, key: str) -> GroupState | None:
         """The raw state of one group as Redis holds it (for tests and diagnosis), or None."""
@@ -404,3 +498,11 @@ class RedisStore(Store):
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r}, expected_workers={self.expected_workers})"
+
+
+def _absorber(times: list[float]) -> Callable[[GroupState, float], object]:
+    return lambda state, _now: state.absorb(times)
+
+
+def _at(fn: Callable[[GroupState, float], object], now: float, state: GroupState) -> object:
+    return fn(state, now)

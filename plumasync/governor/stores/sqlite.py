@@ -47,16 +47,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 
-from ...errors import ConfigurationError, StoreBusyError
+from ...errors import ConfigurationError, PlumError, StoreBusyError, StoreError
+from ...storeurl import parse_store_url
 from ..clock import Clock, SystemClock
 from ..core.state import GroupState, Policy
-from .base import StateStore
+from .base import StateStore, dump_state, load_state
 
 __all__ = ["SQLiteStore"]
 
@@ -70,6 +70,22 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
 )
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+#: What to do about a store file that is not a usable database (it holds nothing that cannot be rebuilt).
+_REMEDY = ("it holds only budget counters and shared temporary credentials, which rebuild themselves: "
+           "stop the processes sharing it, then move it away or delete it")
+
+
+def _damaged(path: str, exc: Exception) -> StoreError:
+    return StoreError(f"SQLite store {path!r} cannot be used ({type(exc).__name__}: {exc}); if it is damaged "
+                      f"or not a SQLite database, {_REMEDY}")
+
+
+def _busy(path: str, timeout: float) -> StoreBusyError:
+    return StoreBusyError(f"SQLite store {path!r} stayed locked for {timeout:g} s: another process holds its "
+                          "lock (a stuck process, or a file on a network file system, where SQLite locking "
+                          "does not work); stop it, or give a longer ?timeout=")
 
 
 class _Busy(Exception):
@@ -114,22 +130,16 @@ class SQLiteStore(StateStore):
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None) -> SQLiteStore:
-        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``; ``?timeout=SECONDS``."""
-        parts = urlsplit(url)
-        if parts.scheme != "sqlite" or parts.netloc:
+        """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or a bare path; ``?timeout=SECONDS``.
+
+        Parsed by :func:`plumasync.storeurl.parse_store_url`; a missing directory is refused here, naming
+        the absolute path the URL resolved to.
+        """
+        spec = parse_store_url(url)
+        if spec.kind != "sqlite" or spec.path is None:
             raise ConfigurationError(f"not a SQLite store URL (sqlite:///path.db): {url!r}")
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        options: dict[str, Any] = {}
-        query = parse_qs(parts.query)
-        for name, values in query.items():
-            if name != "timeout":
-                raise ConfigurationError(f"unknown SQLite store option {name!r} (known: timeout)")
-            try:
-                options["timeout"] = float(values[-1])
-            except ValueError:
-                raise ConfigurationError(f"SQLite store timeout must be a number, got {values[-1]!r}") \
-                    from None
-        return cls(path, clock=clock, **options)
+        spec.check_directory()
+        return cls(spec.path, clock=clock, **spec.options)
 
     # -- connection management --------------------------------------------------------------------------
 
@@ -147,30 +157,35 @@ class SQLiteStore(StateStore):
             raise
         return conn
 
-    def _open_sync(self) -> None:
-        """Open (first use), retrying while other processes hold the lock.  Runs in a thread.
+    def _open_sync(self, deadline: float) -> None:
+        """Open (first use) by ``deadline`` (``time.monotonic()``), retrying while other processes hold the
+        lock.  Runs in a thread.
 
         Switching a new file to WAL takes an exclusive lock, and SQLite may answer "database is locked"
         at once (without its busy handler) when several processes open the same new file together.
+        SQLite's own busy handler is off here (it would wait the whole timeout at each step), so the
+        loop below is the only wait and the deadline holds.
         """
-        deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
             try:
                 self._open_once()
                 return
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() + delay > deadline:
-                    raise
+                if not _is_busy(exc):
+                    raise _damaged(self.path, exc) from None
+                if time.monotonic() + delay > deadline:
+                    raise _busy(self.path, self.timeout) from None
                 time.sleep(delay)  # a worker thread, not the event loop
                 delay = min(0.1, delay * 2)
+            except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
+                raise _damaged(self.path, exc) from None
 
     def _open_once(self) -> None:
         with self._lock:
             if self._conn is not None:
                 return
-            busy_ms = int(self.timeout * 1000)
-            conn = self._connect(busy_ms)
+            conn = self._connect(0)
             try:
                 for suffix in ("", "-wal", "-shm"):  # files left by an older run may be wider
                     with contextlib.suppress(OSError):  # absent, or somebody else's: its owner decides
@@ -188,10 +203,10 @@ class SQLiteStore(StateStore):
                 raise
             self._conn = conn
 
-    async def _ensure_open(self) -> sqlite3.Connection:
+    async def _ensure_open(self, deadline: float) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
-            await anyio.to_thread.run_sync(self._open_sync)
+            await anyio.to_thread.run_sync(self._open_sync, deadline)
             conn = self._conn
             assert conn is not None
         return conn
@@ -247,23 +262,26 @@ class SQLiteStore(StateStore):
 
     async def _run(self, fn: Callable[[sqlite3.Connection, float], T], *, write: bool = True) -> T:
         """Run ``fn(connection, now)`` in one transaction, retrying while other processes hold the lock."""
-        await self._ensure_open()
+        # One deadline for the whole call, opening included: "timeout" is what the caller waits at most.
+        deadline = time.monotonic() + self.timeout
+        await self._ensure_open(deadline)
         delay = self.backoff[0]
-        deadline: float | None = None
         while True:
             try:
                 result = self._attempt(fn, write)
                 break
             except _Busy:
                 pass
+            except PlumError:
+                raise
+            except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
+                # A damaged page or row ("malformed", a state that is not JSON): no retry can mend it.
+                raise _damaged(self.path, exc) from None
             if self._conn is None:
-                await self._ensure_open()
+                await self._ensure_open(deadline)
                 continue
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.timeout
-            elif now >= deadline:
-                raise StoreBusyError(f"SQLite store {self.path!r} stayed locked for {self.timeout:g} s")
+            if time.monotonic() >= deadline:
+                raise _busy(self.path, self.timeout)
             # Real time, not the injected clock: the lock is held for real microseconds.
             await anyio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self.backoff[1])
@@ -279,10 +297,9 @@ class SQLiteStore(StateStore):
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         def txn(conn: sqlite3.Connection, now: float) -> tuple[object, float]:
             row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
-            state = GroupState.new(policy) if row is None else GroupState.from_json(json.loads(row[0]))
+            state = load_state(None if row is None else row[0], policy, key)
             result = fn(state, now)
-            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)",
-                         (key, json.dumps(state.to_json(), separators=(",", ":"))))
+            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)", (key, dump_state(state)))
             return result, now
 
         return await self._run(txn)

@@ -1,0 +1,103 @@
+"""The governor's vocabulary, shared by the pure state and the stores: lanes, modes, policies, facts
+read from a response, decisions and snapshots.  (Re-exported by :mod:`plumasync.governor.core.state`.)"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any
+
+import attrs
+
+__all__ = ["Decision", "GroupSnapshot", "Lane", "Mode", "Policy", "RateHeaders", "bulk_reserve"]
+
+
+class Lane(str, enum.Enum):
+    """Who is asking: ``interactive`` may take the reserve, ``bulk`` may not."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+
+class Mode(str, enum.Enum):
+    """What the group knows: nothing yet, the server's headers, or only its configured budget."""
+
+    COLD = "cold"
+    HEADERS = "headers"
+    HEADERLESS = "headerless"
+
+
+@attrs.frozen
+class Policy:
+    """A group's configured budget: used until the server's headers say otherwise.
+
+    ``reserve`` requests of each window are kept for the interactive lane; ``margin`` seconds are added
+    after each reset for clock resolution and skew.
+    """
+
+    limit: int
+    window: float
+    reserve: int
+    margin: float
+
+
+def bulk_reserve(policy: Policy, limit: int) -> int:
+    """Requests of each window the bulk lane leaves to interactive calls, for a group whose limit is
+    ``limit`` (the server's, once known): the policy's reserve, scaled when the server's limit differs."""
+    if limit != policy.limit and policy.limit > 0:
+        return min(limit - 1, math.ceil(policy.reserve * limit / policy.limit))
+    return min(policy.reserve, max(0, limit - 1))
+
+
+@attrs.frozen
+class RateHeaders:
+    """The rate-limit facts of one response, already parsed (see :mod:`plumasync.governor.core.headers`)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    date: float | None = None
+    #: ``Retry-After`` in seconds (its delay-seconds form).
+    retry_after: float | None = None
+    #: ``Retry-After`` as an HTTP-date (server time, Unix seconds).
+    retry_at: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when Limit, Remaining and Reset were all present and well formed."""
+        return self.limit is not None and self.remaining is not None and self.reset is not None
+
+
+@attrs.frozen
+class Decision:
+    """The answer to :meth:`GroupState.acquire`.
+
+    ``granted`` — send now.  Otherwise ``retry_at`` (clock time) says when the budget is expected to
+    admit the request, or None when only a state change (a response arriving) can help.
+    """
+
+    granted: bool
+    retry_at: float | None = None
+
+
+@attrs.frozen
+class GroupSnapshot:
+    """A read-only view of a group, for ``budget_snapshot()`` and the CLI."""
+
+    group: str
+    mode: str
+    limit: int
+    window: float
+    remaining: int | None
+    available: int | None
+    in_flight: int
+    reset_at: float | None
+    paused_until: float | None
+    contended: bool
+    admitted: int
+    throttled: int
+    waiters: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict."""
+        return attrs.asdict(self)
