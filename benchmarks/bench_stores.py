@@ -42,13 +42,13 @@ import anyio
 import anyio.to_thread
 
 from plumasync import Budget, ScaledClock, SystemClock
-from plumasync.governor import Lane, MemoryStore, RateHeaders, Store
+from plumasync.governor import GroupKey, Lane, MemoryStore, RateHeaders, Store
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 from .common import table
 
 T = TypeVar("T")
-KEY = "bench.example|0123456789ab|data"
+KEY = GroupKey("bench.example", "0123456789ab", "data")
 POLICY = Budget(limit=150, window=900.0).policy()
 
 

@@ -8,7 +8,7 @@ from importlib import metadata as _metadata
 
 from .calllogs import LogListing, RetentionWarning
 from .client import PlumClient
-from .config import CachePolicy
+from .config import Budget, CachePolicy
 from .errors import (
     Abandoned,
     APIError,
@@ -27,7 +27,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .governor import Budget, GroupKey, GroupSnapshot, Lane, Usage
+from .governor import GroupKey, GroupSnapshot, Lane, Usage
 from .governor.clock import Clock, FakeClock, ScaledClock, SystemClock
 from .harvest import Harvest, HarvestProgress, HarvestSummary
 from .retry import RetryPolicy

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .config import Api, Format, Tool, account_id
+from .config import Api, Budget, Format, Tool, account_id
 from .errors import RateLimitExceeded, TransportError, basic_credentials, error_for_status, register_secret
-from .governor import Budget, GroupKey, GroupSnapshot, Lane
+from .governor import GroupKey, GroupSnapshot, Lane
 from .governor.admission import Governor
 from .governor.clock import Clock
 from .governor.stores.base import Store
@@ -81,10 +81,10 @@ class BaseClient:
         self.account = account_id(login)
         vt_host = urlsplit(voicetrends_url).netloc
         cl_host = urlsplit(calllogs_url).netloc
-        self.groups: dict[str, str] = {
-            "auth": self.governor.register(GroupKey(vt_host, self.account, "auth"), auth_budget),
-            "data": self.governor.register(GroupKey(vt_host, self.account, "data"), budget),
-            "calllogs": self.governor.register(GroupKey(cl_host, self.account, "calllogs"), budget),
+        self.groups: dict[str, GroupKey] = {
+            "auth": self.governor.register(GroupKey(vt_host, self.account, "auth"), auth_budget.policy()),
+            "data": self.governor.register(GroupKey(vt_host, self.account, "data"), budget.policy()),
+            "calllogs": self.governor.register(GroupKey(cl_host, self.account, "calllogs"), budget.policy()),
         }
         self.http = _http_client(self.governor, http_client, timeout)
 

@@ -16,13 +16,13 @@ from .config import (
     AUTH_BUDGET,
     DEFAULT_CALLLOGS_URL,
     DEFAULT_VOICETRENDS_URL,
+    Budget,
     CachePolicy,
     Format,
     Tool,
     check_base_url,
 )
 from .errors import ConfigurationError, register_secret
-from .governor import Budget
 from .governor.clock import Clock, SystemClock
 from .governor.stores.base import MemoryStore, Store
 from .retry import RetryPolicy

@@ -1,4 +1,4 @@
-"""Configuration types and defaults: everything a caller can set, in one place, with no behaviour.
+"""Configuration types and defaults: everything a caller can set, in one place.
 
 The client's front door (:mod:`plumasync.client`) resolves its keywords and environment variables into
 these; the lower layers only read them.
@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
 
 from .envelope import Format
 from .errors import ConfigurationError
-from .governor.admission import Budget
+from .governor.core.model import Policy
 
 __all__ = [
     "AUTH_BUDGET",
     "DEFAULT_CALLLOGS_URL",
     "DEFAULT_VOICETRENDS_URL",
     "Api",
+    "Budget",
     "CachePolicy",
     "DateLike",
     "Format",
@@ -31,6 +34,66 @@ __all__ = [
     "account_id",
     "check_base_url",
 ]
+
+def _positive(name: str) -> Any:
+    def check(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+            raise ConfigurationError(f"Budget {name} must be a positive number, got {value!r}")
+
+    return check
+
+
+_BUDGET_TEXT = re.compile(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*([smhSMH]?)")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@attrs.frozen
+class Budget:
+    """A group's default budget, used until the server's rate-limit headers say otherwise.
+
+    ``limit`` requests per ``window`` seconds (Plum: 150 per 900 for data, 15 per 900 for
+    authentication).  ``reserve`` requests of each window are kept for the interactive lane (default:
+    10% of ``limit``, rounded up).  ``margin`` seconds are waited past each reset for the server's clock
+    resolution and skew.
+    """
+
+    limit: int = attrs.field(default=150, validator=_positive("limit"))
+    window: float = attrs.field(default=900.0, validator=_positive("window"))
+    reserve: int | None = None
+    margin: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.limit, int):
+            raise ConfigurationError(f"Budget limit must be an integer, got {self.limit!r}")
+        if self.reserve is not None and not (isinstance(self.reserve, int) and 0 <= self.reserve < self.limit):
+            raise ConfigurationError(f"Budget reserve must be an integer in [0, limit), got {self.reserve!r}")
+        if not (isinstance(self.margin, (int, float)) and 0 <= self.margin < self.window):
+            raise ConfigurationError(f"Budget margin must be in [0, window), got {self.margin!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        """``"150/900"`` (LIMIT requests per WINDOW seconds) → ``Budget(150, 900.0)``.
+
+        The window may carry a unit: ``150/900s``, ``150/15m``, ``1000/1h``.  Anything else (``"150"``,
+        ``"0/900"``, ``"abc"``) raises :class:`~plumasync.errors.ConfigurationError` (also a ValueError),
+        so a command line can refuse it before any request.  Costs nothing.
+        """
+        match = _BUDGET_TEXT.fullmatch(text.strip())
+        if match is None:
+            raise ConfigurationError(
+                f"budget {text!r} is not LIMIT/WINDOW: give requests per window in seconds, e.g. 150/900 "
+                "(or 150/15m)")
+        limit, amount, unit = match.groups()
+        window = float(amount) * _UNITS[unit.lower()]
+        # The reset margin must stay inside the window: a one-second margin would forbid short windows.
+        return cls(limit=int(limit), window=window, margin=min(1.0, window / 10))
+
+    def policy(self) -> Policy:
+        """The sans-I/O policy of this budget."""
+        reserve = self.reserve if self.reserve is not None else math.ceil(self.limit * 0.10)
+        return Policy(limit=self.limit, window=float(self.window), reserve=min(reserve, self.limit - 1),
+                      margin=float(self.margin))
+
 
 DEFAULT_VOICETRENDS_URL = "https://voicetrends.plumvoice.com/api/"
 DEFAULT_CALLLOGS_URL = "https://hosting.plumvoice.com/ws/"

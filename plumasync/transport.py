@@ -33,7 +33,7 @@ import httpx
 
 from .envelope import looks_truncated
 from .errors import Abandoned
-from .governor import Governor, Lane, parse_rate_headers
+from .governor import Governor, GroupKey, Lane, parse_rate_headers
 from .governor.clock import Clock
 from .governor.core.state import RateHeaders
 
@@ -57,7 +57,7 @@ EXTENSION = "plumasync"
 _NO_HEADERS = RateHeaders()
 
 
-def hints(group: str, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> dict[str, Any]:
+def hints(group: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> dict[str, Any]:
     """The ``extensions`` entry for a governed request."""
     return {EXTENSION: {"group": group, "lane": lane, "max_wait": max_wait}}
 

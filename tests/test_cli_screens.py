@@ -19,14 +19,14 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from plumasync import Budget
+from plumasync import Budget, GroupKey, Usage
 from plumasync.cli import app
 from plumasync.cli._progress import HarvestDisplay
 from plumasync.harvest import HarvestProgress
 from plumasync.sandbox import SandboxConfig, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY = "host|account|calllogs"
+KEY = GroupKey("host", "account", "calllogs")
 
 
 # -- the progress display ---------------------------------------------------------------------------------------
@@ -57,7 +57,8 @@ class FakeHarvest:
 def display_for(progress: HarvestProgress, *, eta: float | None, snapshot: Any = None,
                 throttled: int = 0) -> tuple[HarvestDisplay, Any, StepClock]:
     clock = StepClock(1_000_000.0)
-    governor = SimpleNamespace(stats={KEY: {"sent": 0, "throttled": throttled}}, peek=lambda key: snapshot,
+    counts = Usage(sent=0, throttled=throttled)
+    governor = SimpleNamespace(usage=lambda key: counts, counts=counts, peek=lambda key: snapshot,
                                policy=lambda key: Budget().policy())
     plum = SimpleNamespace(groups={"calllogs": KEY}, governor=governor, clock=clock,
                            store=SimpleNamespace(shared=False))
@@ -76,7 +77,7 @@ def test_the_429_counter_counts_the_429_whose_retry_is_still_waiting() -> None:
     progress = HarvestProgress(total=100, done=20, requests=21, throttled=0, started=999_990.0)
     paused = SimpleNamespace(available=0, limit=150, reset_at=1_000_060.0, paused_until=1_000_060.0)
     display, governor, _ = display_for(progress, eta=60.0, snapshot=paused)
-    governor.stats[KEY]["throttled"] += 1
+    governor.counts.throttled += 1
     display._snapshot = paused
     assert display.throttled() == 1
     line = display.line()

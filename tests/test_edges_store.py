@@ -12,7 +12,7 @@ import pytest
 from plumasync import Budget, FakeClock, PlumError
 from plumasync.governor import GroupKey, Lane
 from plumasync.governor.admission import Governor
-from plumasync.governor.core.state import RateHeaders
+from plumasync.governor.core.model import RateHeaders
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ def anyio_backend() -> str:
 async def acquire_once(path: Path, timeout: float = 1.0) -> None:
     store = SQLiteStore(path, clock=FakeClock(1_000_000.0), timeout=timeout)
     governor = Governor(store=store, clock=store.clock)
-    key = governor.register(GroupKey("h", "a", "calllogs"), Budget(limit=10, window=60))
+    key = governor.register(GroupKey("h", "a", "calllogs"), Budget(limit=10, window=60).policy())
     try:
         permit = await governor.acquire(key, Lane.INTERACTIVE)
         await governor.observe(permit, 200, RateHeaders())

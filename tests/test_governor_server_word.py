@@ -12,7 +12,8 @@ import logging
 
 import pytest
 
-from plumasync.governor import Budget, GroupState, Lane, Mode, RateHeaders, parse_rate_headers
+from plumasync import Budget
+from plumasync.governor import GroupState, Lane, Mode, RateHeaders, parse_rate_headers
 
 DEFAULT = Budget().policy()  # 150 per 900 s, margin 1 s
 T0 = 1_519_397_100.0  # a boundary of 60-s windows

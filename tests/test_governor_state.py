@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from plumasync.governor import Budget, GroupState, Lane, Mode, RateHeaders
+from plumasync import Budget
+from plumasync.governor import GroupState, Lane, Mode, RateHeaders
 
 POLICY = Budget(limit=10, window=900.0, reserve=2, margin=1.0).policy()
 T0 = 1_519_397_100.0  # 2018-02-23T14:45:00Z: a window boundary

@@ -17,7 +17,7 @@ import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
 from plumasync import Budget, FakeClock
-from plumasync.governor import GroupState, Lane, MemoryStore, RateHeaders
+from plumasync.governor import GroupKey, GroupState, Lane, MemoryStore, RateHeaders
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason=REDIS_SKIP_REASON), pytest.mark.anyio]
@@ -25,7 +25,7 @@ pytest.importorskip("redis", reason="the redis package is not installed (pip ins
 
 from plumasync.governor.stores.redis import RedisStore  # noqa: E402
 
-KEY = "host:443|acct|data"
+KEY = GroupKey("host:443", "acct", "data")
 T0 = 1_700_000_000.0
 
 

@@ -22,14 +22,14 @@ import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer, run_workers, t_min
 
 from plumasync import Budget, FakeClock, SystemClock
-from plumasync.governor import GroupState, Lane, MemoryStore, Policy, RateHeaders
+from plumasync.governor import GroupKey, GroupState, Lane, MemoryStore, Policy, RateHeaders
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason=REDIS_SKIP_REASON)
 pytest.importorskip("redis", reason="the redis package is not installed (pip install 'plumasync[redis]')")
 
 from plumasync.governor.stores.redis import RedisStore  # noqa: E402
 
-KEY = "host:443|acct|data"
+KEY = GroupKey("host:443", "acct", "data")
 T0 = 1_700_000_000.0
 POLICY = Budget(limit=10, window=900.0, reserve=2, margin=1.0).policy()
 

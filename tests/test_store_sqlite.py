@@ -16,11 +16,11 @@ from store_worker import run_workers, t_min
 
 from plumasync import Budget, FakeClock
 from plumasync.errors import ConfigurationError
-from plumasync.governor import Lane, Mode, Policy, RateHeaders
+from plumasync.governor import GroupKey, Lane, Mode, Policy, RateHeaders
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 POLICY = Budget(limit=10, window=900.0, reserve=2, margin=1.0).policy()
-KEY = "host|acct|data"
+KEY = GroupKey("host", "acct", "data")
 T0 = 1_519_397_100.0
 
 
@@ -197,7 +197,7 @@ def test_concurrent_acquires_from_processes_never_exceed_remaining(db: Path) -> 
     script = textwrap.dedent(f"""
         import anyio, sys
         from plumasync import FakeClock
-        from plumasync.governor import Lane, Policy
+        from plumasync.governor import GroupKey, Lane, Policy
         from plumasync.governor.stores.sqlite import SQLiteStore
         async def main():
             store = SQLiteStore({str(db)!r}, clock=FakeClock({T0!r}))

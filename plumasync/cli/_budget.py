@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import open_store
-from ..config import AUTH_BUDGET
-from ..governor import Budget, GroupSnapshot
+from ..config import AUTH_BUDGET, Budget
+from ..governor import GroupKey, GroupSnapshot
 from ..governor.clock import SystemClock
 from ._app import app
 from ._common import (
@@ -93,8 +93,7 @@ async def _store(opts: GlobalOptions, spec: str, as_json: bool) -> int:
     try:
         rows = []
         for key in await store.keys():
-            group = key.rsplit("|", 1)[-1]
-            policy = (AUTH_BUDGET if group == "auth" else opts.budget or Budget()).policy()
+            policy = (AUTH_BUDGET if key.group == "auth" else opts.budget or Budget()).policy()
             rows.append((key, await store.snapshot(key, policy)))
     finally:
         await store.aclose()
@@ -106,9 +105,9 @@ _FIELDS = ("mode", "limit", "remaining", "available", "in_flight", "reset_at", "
            "admitted", "throttled", "waiters")
 
 
-def _show(rows: list[tuple[str, GroupSnapshot]], where: str, as_json: bool) -> None:
+def _show(rows: list[tuple[GroupKey, GroupSnapshot]], where: str, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps([{"key": key, **snap.to_dict()} for key, snap in rows], indent=2))
+        typer.echo(json.dumps([{"key": str(key), **snap.to_dict()} for key, snap in rows], indent=2))
         return
     console = Console(highlight=False)
     if not rows:
@@ -118,8 +117,7 @@ def _show(rows: list[tuple[str, GroupSnapshot]], where: str, as_json: bool) -> N
     table = Table(title=Text(f"Budget groups in {where}"), title_justify="left")
     table.add_column("")
     for key, snap in rows:
-        host, _, account = key.rpartition("|")[0].partition("|")
-        table.add_column(Text(f"{snap.group}\n{host}\n{account}"), justify="right")
+        table.add_column(Text(f"{snap.group}\n{key.host}\n{key.account}"), justify="right")
     for field in _FIELDS:
         cells = []
         for _key, snap in rows:

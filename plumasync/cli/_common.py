@@ -19,9 +19,8 @@ import typer
 from rich.console import Console
 
 from ..client import PlumClient
-from ..config import check_base_url
+from ..config import Budget, check_base_url
 from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError, mask_secrets
-from ..governor import Budget
 from ..storeurl import parse_store_url, redact_store_url
 from ..wire import default_timezone
 from ._format import fmt_duration, fmt_local

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..governor import Budget
+from ..config import Budget
 from ..governor.clock import ScaledClock
 from ..governor.core.arithmetic import minimum_duration, until_reset
 from ..governor.core.state import bulk_reserve

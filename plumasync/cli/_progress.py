@@ -73,8 +73,7 @@ class HarvestDisplay:
             self._snapshot = self.plum.governor.peek(self._key)
 
     def _throttled_now(self) -> int:
-        stats = getattr(self.plum.governor, "stats", {}).get(self._key, {})
-        return int(stats.get("throttled", 0))
+        return self.plum.governor.usage(self._key).throttled
 
     def throttled(self) -> int:
         """429 answers this process received during the harvest, including one whose retry still waits."""

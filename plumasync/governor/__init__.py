@@ -3,13 +3,13 @@
 The clocks it runs on live in :mod:`plumasync.governor.clock` and are exported by :mod:`plumasync`.
 """
 
-from .admission import Budget, Governor, GroupKey, Permit, Usage
+from .admission import Governor, Permit, Usage
 from .core.headers import parse_rate_headers
+from .core.model import GroupKey
 from .core.state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
 from .stores.base import MemoryStore, StateStore, Store, Timed
 
 __all__ = [
-    "Budget",
     "Decision",
     "Governor",
     "GroupKey",

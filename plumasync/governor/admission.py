@@ -10,11 +10,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import math
-import re
 import uuid
 from collections import deque
-from typing import Any
 
 import anyio
 import attrs
@@ -22,84 +19,12 @@ import attrs
 from ..errors import ConfigurationError, RateLimitExceeded
 from .clock import Clock, SystemClock
 from .core.arithmetic import minimum_duration
-from .core.state import GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
+from .core.model import GroupKey, GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
 from .stores.base import MemoryStore, Store
 
-__all__ = ["Budget", "Governor", "GroupKey", "Permit", "Usage"]
+__all__ = ["Governor", "Permit", "Usage"]
 
 log = logging.getLogger("plumasync")
-
-
-def _positive(name: str) -> Any:
-    def check(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-            raise ConfigurationError(f"Budget {name} must be a positive number, got {value!r}")
-
-    return check
-
-
-_BUDGET_TEXT = re.compile(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*([smhSMH]?)")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-@attrs.frozen
-class Budget:
-    """A group's default budget, used until the server's rate-limit headers say otherwise.
-
-    ``limit`` requests per ``window`` seconds (Plum: 150 per 900 for data, 15 per 900 for
-    authentication).  ``reserve`` requests of each window are kept for the interactive lane (default:
-    10% of ``limit``, rounded up).  ``margin`` seconds are waited past each reset for the server's clock
-    resolution and skew.
-    """
-
-    limit: int = attrs.field(default=150, validator=_positive("limit"))
-    window: float = attrs.field(default=900.0, validator=_positive("window"))
-    reserve: int | None = None
-    margin: float = 1.0
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.limit, int):
-            raise ConfigurationError(f"Budget limit must be an integer, got {self.limit!r}")
-        if self.reserve is not None and not (isinstance(self.reserve, int) and 0 <= self.reserve < self.limit):
-            raise ConfigurationError(f"Budget reserve must be an integer in [0, limit), got {self.reserve!r}")
-        if not (isinstance(self.margin, (int, float)) and 0 <= self.margin < self.window):
-            raise ConfigurationError(f"Budget margin must be in [0, window), got {self.margin!r}")
-
-    @classmethod
-    def parse(cls, text: str) -> Budget:
-        """``"150/900"`` (LIMIT requests per WINDOW seconds) → ``Budget(150, 900.0)``.
-
-        The window may carry a unit: ``150/900s``, ``150/15m``, ``1000/1h``.  Anything else (``"150"``,
-        ``"0/900"``, ``"abc"``) raises :class:`~plumasync.errors.ConfigurationError` (also a ValueError),
-        so a command line can refuse it before any request.  Costs nothing.
-        """
-        match = _BUDGET_TEXT.fullmatch(text.strip())
-        if match is None:
-            raise ConfigurationError(
-                f"budget {text!r} is not LIMIT/WINDOW: give requests per window in seconds, e.g. 150/900 "
-                "(or 150/15m)")
-        limit, amount, unit = match.groups()
-        window = float(amount) * _UNITS[unit.lower()]
-        # The reset margin must stay inside the window: a one-second margin would forbid short windows.
-        return cls(limit=int(limit), window=window, margin=min(1.0, window / 10))
-
-    def policy(self) -> Policy:
-        """The sans-I/O policy of this budget."""
-        reserve = self.reserve if self.reserve is not None else math.ceil(self.limit * 0.10)
-        return Policy(limit=self.limit, window=float(self.window), reserve=min(reserve, self.limit - 1),
-                      margin=float(self.margin))
-
-
-@attrs.frozen
-class GroupKey:
-    """A budget group: (API host, account, group name).  ``account`` is a hash, never a login."""
-
-    host: str
-    account: str
-    group: str
-
-    def __str__(self) -> str:
-        return f"{self.host}|{self.account}|{self.group}"
 
 
 @attrs.define
@@ -114,7 +39,7 @@ class Usage:
 class Permit:
     """Leave to send one request; hand it back to :meth:`Governor.observe` or :meth:`Governor.cancel`."""
 
-    key: str
+    key: GroupKey
     id: str
     lane: Lane
     policy: Policy = attrs.field(repr=False)
@@ -154,34 +79,33 @@ class Governor:
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store or MemoryStore(self.clock)
         self.warn_after = warn_after
-        self._policies: dict[str, Policy] = {}
-        self._queues: dict[str, _Queue] = {}
-        self._last: dict[str, GroupSnapshot] = {}
+        self._policies: dict[GroupKey, Policy] = {}
+        self._queues: dict[GroupKey, _Queue] = {}
+        self._last: dict[GroupKey, GroupSnapshot] = {}
         self._prefix = uuid.uuid4().hex[:12] + "-"  # unique across processes sharing a store
         self._ids = itertools.count()
-        self._usage: dict[str, Usage] = {}
+        self._usage: dict[GroupKey, Usage] = {}
 
-    def register(self, key: GroupKey | str, budget: Budget) -> str:
-        """Declare a group and its default budget; returns the key string used by the store."""
-        skey = str(key)
-        self._policies[skey] = budget.policy()
-        self._queues.setdefault(skey, _Queue())
-        self._usage.setdefault(skey, Usage())
-        return skey
+    def register(self, key: GroupKey, policy: Policy) -> GroupKey:
+        """Declare a group and its default budget (``Budget(...).policy()``); returns ``key``."""
+        self._policies[key] = policy
+        self._queues.setdefault(key, _Queue())
+        self._usage.setdefault(key, Usage())
+        return key
 
-    def usage(self, key: str) -> Usage:
+    def usage(self, key: GroupKey) -> Usage:
         """This process's counts for ``key`` so far (a copy): requests sent, and 429s among them."""
         counts = self._usage[key]
         return Usage(counts.sent, counts.throttled)
 
-    def policy(self, key: str) -> Policy:
+    def policy(self, key: GroupKey) -> Policy:
         """The policy registered for ``key``."""
         try:
             return self._policies[key]
         except KeyError:
             raise ConfigurationError(f"unknown budget group {key!r}") from None
 
-    async def acquire(self, key: str, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> Permit:
+    async def acquire(self, key: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> Permit:
         """Wait until the group admits one request; return the permit.
 
         With ``max_wait`` (clock seconds), raise :class:`RateLimitExceeded` carrying ``retry_at`` as
@@ -228,15 +152,15 @@ class Governor:
                 if not warned and head and known_retry is not None and known_retry - now > self.warn_after:
                     warned = True
                     log.warning("budget group %s is exhausted: waiting %.1f s for the window to reset",
-                                key.rsplit("|", 1)[-1], known_retry - now)
+                                key.group, known_retry - now)
                 await self._wait(queue, wait)
         finally:
             if token in queue.lanes[lane]:
                 queue.discard(lane, token)
                 queue.notify()
 
-    def _too_long(self, key: str, retry_at: float | None) -> RateLimitExceeded:
-        return RateLimitExceeded(method="", url=key.rsplit("|", 1)[-1], status=None,
+    def _too_long(self, key: GroupKey, retry_at: float | None) -> RateLimitExceeded:
+        return RateLimitExceeded(method="", url=key.group, status=None,
                                  error="budget exhausted; the wait exceeds max_wait", retry_at=retry_at)
 
     async def _wait(self, queue: _Queue, timeout: float | None) -> None:  # noqa: ASYNC109 - clock seconds
@@ -274,7 +198,7 @@ class Governor:
         await self.store.cancel(permit.key, permit.policy, permit.id)
         self._queues[permit.key].notify()
 
-    def eta(self, key: str, requests: int, lane: Lane = Lane.BULK) -> float:
+    def eta(self, key: GroupKey, requests: int, lane: Lane = Lane.BULK) -> float:
         """The least time (clock seconds) ``requests`` more requests of ``key`` can take: the window
         arithmetic applied to the group's current state, not an extrapolated rate."""
         if requests <= 0:
@@ -295,27 +219,27 @@ class Governor:
                                          per_window=per_window, window=window,
                                          until_reset=max(0.0, until_reset))
 
-    async def snapshot(self) -> dict[str, GroupSnapshot]:
+    async def snapshot(self) -> dict[GroupKey, GroupSnapshot]:
         """Every registered group's state, read from the store."""
-        out: dict[str, GroupSnapshot] = {}
+        out: dict[GroupKey, GroupSnapshot] = {}
         for key, policy in self._policies.items():
             out[key] = await self.store.snapshot(key, policy, self._queues[key].waiters)
         self._last = out
         return out
 
-    async def fetch(self, key: str) -> GroupSnapshot:
+    async def fetch(self, key: GroupKey) -> GroupSnapshot:
         """One group's state read from the store (and remembered for :meth:`peek`)."""
         snap = await self.store.snapshot(key, self.policy(key), self._queues[key].waiters)
         self._last[key] = snap
         return snap
 
-    def peek(self, key: str) -> GroupSnapshot | None:
+    def peek(self, key: GroupKey) -> GroupSnapshot | None:
         """One group's state without I/O: exact for the memory store, else the last one read."""
         if isinstance(self.store, MemoryStore):
             return self.store.peek(key, self.policy(key), self._queues[key].waiters)
         return self._last.get(key)
 
-    def snapshot_nowait(self) -> dict[str, GroupSnapshot]:
+    def snapshot_nowait(self) -> dict[GroupKey, GroupSnapshot]:
         """Every group's state without I/O: exact for the memory store, else the last one read."""
         snaps = {key: self.peek(key) for key in self._policies}
         return {key: snap for key, snap in snaps.items() if snap is not None}

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Decision", "GroupSnapshot", "Lane", "Mode", "Policy", "RateHeaders", "bulk_reserve"]
+__all__ = ["Decision", "GroupKey", "GroupSnapshot", "Lane", "Mode", "Policy", "RateHeaders", "bulk_reserve"]
 
 
 class Lane(str, enum.Enum):
@@ -101,3 +101,25 @@ class GroupSnapshot:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
         return attrs.asdict(self)
+
+
+@attrs.frozen
+class GroupKey:
+    """A budget group: (API host, account, group name).  ``account`` is a hash, never a login.
+
+    Stores keep it as the text ``host|account|group`` (:meth:`__str__`); :meth:`parse` reads it back, the
+    only place that text is ever split.
+    """
+
+    host: str
+    account: str
+    group: str
+
+    def __str__(self) -> str:
+        return f"{self.host}|{self.account}|{self.group}"
+
+    @classmethod
+    def parse(cls, text: str) -> GroupKey:
+        """The key a store wrote as ``host|account|group`` (a host may hold ``|`` in no legal form)."""
+        host, account, group = text.rsplit("|", 2)
+        return cls(host, account, group)

@@ -22,6 +22,7 @@ import attrs
 
 from ..clock import Clock, SystemClock
 from ..core.codec import CorruptState
+from ..core.model import GroupKey
 from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 
 __all__ = ["MemoryStore", "StateStore", "Store", "Timed", "dump_state", "load_state", "observe_step"]
@@ -29,7 +30,7 @@ __all__ = ["MemoryStore", "StateStore", "Store", "Timed", "dump_state", "load_st
 log = logging.getLogger("plumasync")
 
 
-def load_state(raw: str | bytes | None, policy: Policy, key: str) -> GroupState:
+def load_state(raw: str | bytes | None, policy: Policy, key: GroupKey) -> GroupState:
     """A stored group document, or a new cold state when absent or unreadable (one WARNING).
 
     A garbage document (another program's key, a truncated write) must not stop the group: it starts
@@ -41,7 +42,7 @@ def load_state(raw: str | bytes | None, policy: Policy, key: str) -> GroupState:
         return GroupState.from_json(json.loads(raw))
     except (CorruptState, ValueError, UnicodeDecodeError) as exc:  # json's errors are ValueErrors
         log.warning("budget state of group %s is unreadable (%s): starting it afresh",
-                    key.rsplit("|", 1)[-1], type(exc).__name__)
+                    key.group, type(exc).__name__)
         return GroupState.new(policy)
 
 
@@ -75,12 +76,12 @@ class Store(abc.ABC):
     shared: bool = False
 
     @abc.abstractmethod
-    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Timed:
         """Grant ``permit`` or say when to ask again (see :meth:`GroupState.acquire`)."""
 
     @abc.abstractmethod
     async def observe(
-        self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+        self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders
     ) -> float | None:
         """Record a permit's outcome; return until when the group is paused (None: it is not).
 
@@ -88,15 +89,15 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+    async def cancel(self, key: GroupKey, policy: Policy, permit: str) -> None:
         """Give back a permit that was never used."""
 
     @abc.abstractmethod
-    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+    async def snapshot(self, key: GroupKey, policy: Policy, waiters: int = 0) -> GroupSnapshot:
         """The group's state now."""
 
     @abc.abstractmethod
-    async def keys(self) -> list[str]:
+    async def keys(self) -> list[GroupKey]:
         """Every group key this store holds."""
 
     @abc.abstractmethod
@@ -132,26 +133,26 @@ class StateStore(Store):
 
     @abc.abstractmethod
     async def _transact(
-        self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]
+        self, key: GroupKey, policy: Policy, fn: Callable[[GroupState, float], object]
     ) -> tuple[object, float]:
         """Run ``fn(state, now)`` atomically on ``key``'s state; return its result and ``now``."""
 
-    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Timed:
         result, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
         assert isinstance(result, Decision)
         return Timed(result, now)
 
     async def observe(
-        self, key: str, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+        self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders
     ) -> float | None:
         paused_until, _ = await self._transact(key, policy, observe_step(policy, permit, status, headers))
         return float(paused_until) if isinstance(paused_until, (int, float)) else None
 
-    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+    async def cancel(self, key: GroupKey, policy: Policy, permit: str) -> None:
         await self._transact(key, policy, lambda s, now: s.cancel(permit))
 
-    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
-        group = key.rsplit("|", 1)[-1]
+    async def snapshot(self, key: GroupKey, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+        group = key.group
         result, _ = await self._transact(key, policy, lambda s, now: s.snapshot(now, policy, group, waiters))
         assert isinstance(result, GroupSnapshot)
         return result
@@ -162,12 +163,12 @@ class MemoryStore(StateStore):
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
-        self._states: dict[str, GroupState] = {}
+        self._states: dict[GroupKey, GroupState] = {}
         self._values: dict[str, tuple[bytes, float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
 
     async def _transact(
-        self, key: str, policy: Policy, fn: Callable[[GroupState, float], object]
+        self, key: GroupKey, policy: Policy, fn: Callable[[GroupState, float], object]
     ) -> tuple[object, float]:
         # No await between load and save: atomic on one event loop.
         state = self._states.get(key)
@@ -176,23 +177,23 @@ class MemoryStore(StateStore):
         now = self.clock.now()
         return fn(state, now), now
 
-    async def keys(self) -> list[str]:
-        return sorted(self._states)
+    async def keys(self) -> list[GroupKey]:
+        return sorted(self._states, key=str)
 
-    def put(self, key: str, state: GroupState) -> None:
+    def put(self, key: GroupKey, state: GroupState) -> None:
         """Start ``key`` from ``state`` (a shared store's fallback seeds itself with what it last read)."""
         self._states[key] = state
 
-    def state(self, key: str) -> GroupState | None:
+    def state(self, key: GroupKey) -> GroupState | None:
         """The group's state, or None if the group has not been used."""
         return self._states.get(key)
 
-    def peek(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot | None:
+    def peek(self, key: GroupKey, policy: Policy, waiters: int = 0) -> GroupSnapshot | None:
         """The group's snapshot without awaiting (None if the group has not been used)."""
         state = self._states.get(key)
         if state is None:
             return None
-        return state.snapshot(self.clock.now(), policy, key.rsplit("|", 1)[-1], waiters)
+        return state.snapshot(self.clock.now(), policy, key.group, waiters)
 
     async def get_value(self, name: str) -> bytes | None:
         item = self._values.get(name)

@@ -50,6 +50,7 @@ import anyio
 
 from ...errors import ConfigurationError
 from ..clock import Clock, SystemClock
+from ..core.model import GroupKey
 from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 from .base import MemoryStore, StateStore, Timed, dump_state, load_state, observe_step
 from .redis_fallback import fallback_policy, seed_from
@@ -117,14 +118,14 @@ class RedisStore(StateStore):
         self._script = client.register_script(SCRIPT)
         self._fallback = MemoryStore(self.clock)
         self._fallback_permits: set[str] = set()
-        self._fallback_policies: dict[str, Policy] = {}
+        self._fallback_policies: dict[GroupKey, Policy] = {}
         self._down = False
         self._next_probe = 0.0
         self._probing = False
-        self._absorbed: dict[str, float] = {}
-        self._last: dict[str, GroupState] = {}  # the last state read from Redis per group
-        self._seeded: set[str] = set()
-        self._locks: dict[str, anyio.Lock] = {}
+        self._absorbed: dict[GroupKey, float] = {}
+        self._last: dict[GroupKey, GroupState] = {}  # the last state read from Redis per group
+        self._seeded: set[GroupKey] = set()
+        self._locks: dict[GroupKey, anyio.Lock] = {}
         self._time_base: tuple[float, float] | None = None  # (local monotonic, Redis TIME) when read
 
     @classmethod
@@ -161,7 +162,7 @@ class RedisStore(StateStore):
 
     # -- keys and arguments ----------------------------------------------------------------------------
 
-    def state_key(self, key: str) -> str:
+    def state_key(self, key: GroupKey) -> str:
         """The Redis key of a group's state (hash-tagged: one Cluster slot per group)."""
         return f"{self.prefix}:{{{key}}}:state"
 
@@ -197,7 +198,7 @@ class RedisStore(StateStore):
             return self._time_base[1]
         return self._time_base[1] + (local - self._time_base[0])
 
-    async def _transact_once(self, key: str, policy: Policy,
+    async def _transact_once(self, key: GroupKey, policy: Policy,
                              fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
         skey = self.state_key(key)
@@ -218,7 +219,7 @@ class RedisStore(StateStore):
                 await anyio.sleep(random.uniform(0, backoff))
                 backoff = min(backoff * 2, 0.004)
 
-    async def _attempt(self, skey: str, key: str, policy: Policy,
+    async def _attempt(self, skey: str, key: GroupKey, policy: Policy,
                        fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
         """One WATCH/MULTI attempt in two round trips on one connection: ``WATCH``+``GET``, then
         ``MULTI``+``SET``+``EXEC`` (or ``UNWATCH`` when nothing changed: a refusal writes nothing and
@@ -250,7 +251,7 @@ class RedisStore(StateStore):
         finally:
             await pool.release(conn)
 
-    async def _attempt_cluster(self, skey: str, key: str, policy: Policy,
+    async def _attempt_cluster(self, skey: str, key: GroupKey, policy: Policy,
                                fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
         """The same attempt through redis-py's cluster pipeline (it routes the slot's master)."""
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -270,7 +271,7 @@ class RedisStore(StateStore):
                 return None
             return state, result
 
-    async def _transact(self, key: str, policy: Policy,
+    async def _transact(self, key: GroupKey, policy: Policy,
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         return await self._call(lambda: self._transact_once(key, policy, fn))
 
@@ -337,7 +338,7 @@ class RedisStore(StateStore):
             await self._transact_once(key, policy, _absorber(times))
             self._absorbed[key] = max(times)
 
-    def _seed_fallback(self, key: str, policy: Policy) -> Policy:
+    def _seed_fallback(self, key: GroupKey, policy: Policy) -> Policy:
         """The fallback's policy for ``key``, its state seeded (once per outage) from the last Redis read."""
         fb = self._fb_policy(key, policy)
         if key in self._seeded:
@@ -355,7 +356,7 @@ class RedisStore(StateStore):
         """The share of ``policy`` one process may use while Redis is unreachable."""
         return fallback_policy(policy, self.expected_workers)
 
-    def _fb_policy(self, key: str, policy: Policy) -> Policy:
+    def _fb_policy(self, key: GroupKey, policy: Policy) -> Policy:
         fb = self._fallback_policies.get(key)
         if fb is None:
             fb = self._fallback_policies[key] = self.fallback_policy(policy)
@@ -368,7 +369,7 @@ class RedisStore(StateStore):
 
     # -- the governor's transitions --------------------------------------------------------------------
 
-    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Timed:
         """One WATCH/MULTI transaction: grant ``permit`` or say when to ask again."""
         try:
             decision, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
@@ -380,7 +381,7 @@ class RedisStore(StateStore):
         assert isinstance(decision, Decision)
         return Timed(decision, now)
 
-    async def observe(self, key: str, policy: Policy, permit: str, status: int | None,
+    async def observe(self, key: GroupKey, policy: Policy, permit: str, status: int | None,
                       headers: RateHeaders) -> float | None:
         """Record the permit's outcome and the response's rate-limit headers; return the group's pause."""
         paused_until = None
@@ -398,7 +399,7 @@ class RedisStore(StateStore):
             return paused_until  # Redis drops the permit after one window
         return float(result) if isinstance(result, (int, float)) else paused_until
 
-    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+    async def cancel(self, key: GroupKey, policy: Policy, permit: str) -> None:
         """Give back a permit that was never used."""
         if permit in self._fallback_permits:
             self._fallback_permits.discard(permit)
@@ -409,9 +410,9 @@ class RedisStore(StateStore):
         except _Down:
             return
 
-    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+    async def snapshot(self, key: GroupKey, policy: Policy, waiters: int = 0) -> GroupSnapshot:
         """The group as Redis (or, while it is unreachable, the fallback) sees it now."""
-        group = key.rsplit("|", 1)[-1]
+        group = key.group
         try:
             snap, _ = await self._transact(key, policy, lambda s, now: s.snapshot(now, policy, group, waiters))
         except _Down:
@@ -419,7 +420,7 @@ class RedisStore(StateStore):
         assert isinstance(snap, GroupSnapshot)
         return snap
 
-    async def state(self, key: str) -> GroupState | None:
+    async def state(self, key: GroupKey) -> GroupState | None:
         """The raw state of one group as Redis holds it (for tests and diagnosis), or None."""
         try:
             raw = await self._call(lambda: self.redis.get(self.state_key(key)))
@@ -427,17 +428,17 @@ class RedisStore(StateStore):
             return None
         return None if raw is None else GroupState.from_json(json.loads(raw))
 
-    async def keys(self) -> list[str]:
+    async def keys(self) -> list[GroupKey]:
         """Every group key in Redis under this prefix (the fallback's while Redis is unreachable)."""
         head, tail = f"{self.prefix}:{{", "}:state"
 
-        async def scan() -> list[str]:
+        async def scan() -> list[GroupKey]:
             found: set[str] = set()
             async for raw in self.redis.scan_iter(match=f"{self.prefix}:{{*}}:state", count=500):
                 name = raw.decode() if isinstance(raw, bytes) else str(raw)
                 if name.startswith(head) and name.endswith(tail):
                     found.add(name[len(head):-len(tail)])
-            return sorted(found)
+            return [GroupKey.parse(text) for text in sorted(found)]
 
         try:
             return await self._call(scan)

@@ -55,7 +55,8 @@ import anyio.to_thread
 from ...errors import ConfigurationError, PlumError, StoreBusyError, StoreError
 from ...storeurl import parse_store_url
 from ..clock import Clock, SystemClock
-from ..core.state import GroupState, Policy
+from ..core.model import GroupKey, Policy
+from ..core.state import GroupState
 from .base import StateStore, dump_state, load_state
 
 __all__ = ["SQLiteStore"]
@@ -293,28 +294,28 @@ class SQLiteStore(StateStore):
 
     # -- StateStore ---------------------------------------------------------------------------------------
 
-    async def _transact(self, key: str, policy: Policy,
+    async def _transact(self, key: GroupKey, policy: Policy,
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         def txn(conn: sqlite3.Connection, now: float) -> tuple[object, float]:
-            row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
+            row = conn.execute("SELECT state FROM groups WHERE key = ?", (str(key),)).fetchone()
             state = load_state(None if row is None else row[0], policy, key)
             result = fn(state, now)
-            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)", (key, dump_state(state)))
+            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)", (str(key), dump_state(state)))
             return result, now
 
         return await self._run(txn)
 
-    async def keys(self) -> list[str]:
+    async def keys(self) -> list[GroupKey]:
         """Every group key in the file."""
-        def txn(conn: sqlite3.Connection, now: float) -> list[str]:
-            return [str(r[0]) for r in conn.execute("SELECT key FROM groups ORDER BY key")]
+        def txn(conn: sqlite3.Connection, now: float) -> list[GroupKey]:
+            return [GroupKey.parse(str(r[0])) for r in conn.execute("SELECT key FROM groups ORDER BY key")]
 
         return await self._run(txn, write=False)
 
-    async def state(self, key: str) -> GroupState | None:
+    async def state(self, key: GroupKey) -> GroupState | None:
         """The raw state of one group (for tests and diagnosis), or None."""
         def txn(conn: sqlite3.Connection, now: float) -> str | None:
-            row = conn.execute("SELECT state FROM groups WHERE key = ?", (key,)).fetchone()
+            row = conn.execute("SELECT state FROM groups WHERE key = ?", (str(key),)).fetchone()
             return None if row is None else str(row[0])
 
         raw = await self._run(txn, write=False)
