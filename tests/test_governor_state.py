@@ -262,7 +262,7 @@ def test_headers_mode_keeps_no_admission_log() -> None:
         p = grant(s, T0)
         assert p
         s.observe(T0, POLICY, p, 200, hdr(5, date=T0))
-    assert s.log == []
+    assert s.admission_times == []
 
 
 def test_headerless_log_stays_sorted_when_the_clock_steps_back() -> None:
@@ -271,8 +271,16 @@ def test_headerless_log_stays_sorted_when_the_clock_steps_back() -> None:
     assert p
     s.observe(T0, POLICY, p, 200, RateHeaders())
     assert grant(s, T0 + 10) and grant(s, T0 + 5)  # the system clock was stepped back by 5 s
-    assert s.log == [T0, T0 + 5, T0 + 10]
+    assert s.admission_times == [T0, T0 + 5, T0 + 10]
     later = T0 + 5 + POLICY.window + POLICY.margin + 0.1  # the first two have left the interval
     assert grant(s, later)
-    assert s.log == [T0 + 10, later]
-    assert GroupState.from_json({**s.to_json(), "log": [later, T0 + 10]}).log == [T0 + 10, later]
+    assert s.admission_times == [T0 + 10, later]
+    assert GroupState.from_json({**s.to_json(), "admission_times": [later, T0 + 10]}).admission_times == [
+        T0 + 10, later]
+
+
+def test_a_document_written_before_the_field_renames_still_loads() -> None:
+    """Stores outlive upgrades: ``log``/``used`` were the names of ``admission_times``/``answers_in_window``."""
+    old = {"limit": 10, "window": 900.0, "mode": "headerless", "log": [T0 + 5, T0 + 1], "used": 3}
+    state = GroupState.from_json(old)
+    assert state.admission_times == [T0 + 1, T0 + 5] and state.answers_in_window == 3

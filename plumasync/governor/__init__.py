@@ -7,7 +7,7 @@ from .admission import Governor, Permit, Usage
 from .core.headers import parse_rate_headers
 from .core.model import GroupKey
 from .core.state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
-from .stores.base import MemoryStore, StateStore, Store, Timed
+from .stores.base import MemoryStore, StateStore, Store, TimedDecision
 
 __all__ = [
     "Decision",
@@ -23,7 +23,7 @@ __all__ = [
     "RateHeaders",
     "StateStore",
     "Store",
-    "Timed",
+    "TimedDecision",
     "Usage",
     "parse_rate_headers",
 ]

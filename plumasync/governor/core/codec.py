@@ -21,9 +21,11 @@ class CorruptState(PlumError, ValueError):
 
 _NUMBERS = ("remaining", "reset", "reset_local", "offset", "paused_until", "server_reset", "heard",
             "suspect_offset", "rtt")
-_INTS = ("used", "admitted", "throttled", "past")
+_INTS = ("answers_in_window", "admitted", "throttled", "past")
 _BOOLS = ("contended", "learned", "far")
 _MODES = frozenset(m.value for m in Mode)
+#: Field names of documents written by earlier versions (a store outlives an upgrade).
+_RENAMED = {"log": "admission_times", "used": "answers_in_window"}
 
 
 def _number(value: object, *, optional: bool = True) -> bool:
@@ -36,11 +38,13 @@ def _int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def checked_document(data: Any) -> dict[str, Any]:
-    """``data`` if it has the shape of ``GroupState.to_json()``, else :class:`CorruptState`."""
-    if not isinstance(data, dict):
+def checked_document(raw: Any) -> dict[str, Any]:
+    """``raw`` (names of earlier versions mapped to today's) if it has the shape of ``GroupState.to_json()``,
+    else :class:`CorruptState`."""
+    if not isinstance(raw, dict):
         raise CorruptState("stored group state is not an object")
-    permits, times = data.get("permits", {}), data.get("log", [])
+    data: dict[str, Any] = {_RENAMED.get(str(name), str(name)): value for name, value in raw.items()}
+    permits, times = data.get("permits", {}), data.get("admission_times", [])
     ok = (_int(data.get("limit")) and data["limit"] >= 1
           and _number(data.get("window"), optional=False) and data["window"] > 0
           and data.get("mode", Mode.COLD.value) in _MODES

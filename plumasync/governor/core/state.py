@@ -89,8 +89,10 @@ class GroupState:
     offset: float | None = None
     paused_until: float | None = None
     permits: dict[str, float] = attrs.field(factory=dict)
-    log: list[float] = attrs.field(factory=list, converter=_sorted_times)
-    used: int = 0
+    #: Admission times, sorted: the sliding log of a headerless group (and of the probe).
+    admission_times: list[float] = attrs.field(factory=list, converter=_sorted_times)
+    #: Responses counted in the current window (ours), against which the server's Remaining is compared.
+    answers_in_window: int = 0
     contended: bool = False
     admitted: int = 0
     throttled: int = 0
@@ -168,8 +170,8 @@ class GroupState:
         if admitted_at is None:
             return
         self.admitted = max(0, self.admitted - 1)
-        if admitted_at in self.log:
-            self.log.remove(admitted_at)
+        if admitted_at in self.admission_times:
+            self.admission_times.remove(admitted_at)
 
     def snapshot(self, now: float, policy: Policy, group: str, waiters: int = 0) -> GroupSnapshot:
         """A view of the group as of ``now`` (rolls the window first, as acquire would)."""
@@ -177,8 +179,9 @@ class GroupState:
         self._roll(now, policy)
         remaining: int | None
         if self.mode == Mode.HEADERLESS.value:
-            remaining = max(0, self.limit - sum(1 for t in self.log if t > now - self.window))
-            reset_at = self.log[0] + self.window + policy.margin if remaining == 0 and self.log else None
+            remaining = max(0, self.limit - sum(1 for t in self.admission_times if t > now - self.window))
+            times = self.admission_times
+            reset_at = times[0] + self.window + policy.margin if remaining == 0 and times else None
         else:
             remaining = self.remaining
             reset_at = None if self.reset_local is None else self.reset_local + policy.margin
@@ -222,12 +225,12 @@ class GroupState:
         self.permits[permit] = now
         self.admitted += 1
         if self.mode != Mode.HEADERS.value:  # the sliding log serves only headerless groups (and the probe)
-            if self.log and now < self.log[-1]:
-                bisect.insort(self.log, now)  # the clock stepped back: keep the log sorted
+            if self.admission_times and now < self.admission_times[-1]:
+                bisect.insort(self.admission_times, now)  # the clock stepped back: keep the log sorted
             else:
-                self.log.append(now)
-            if len(self.log) > self.limit:
-                del self.log[: len(self.log) - self.limit]
+                self.admission_times.append(now)
+            if len(self.admission_times) > self.limit:
+                del self.admission_times[: len(self.admission_times) - self.limit]
         return Decision(True, None)
 
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
@@ -273,7 +276,7 @@ class GroupState:
         assert self.reset is not None
         self.reset += windows * self.window
         self.reset_local += windows * self.window
-        self.used = 0
+        self.answers_in_window = 0
         # One probe learns the new window's truth first: somebody else may spend this account's budget,
         # the server may have lowered its limit, or its window may not be the one we rolled by.  It
         # costs one round trip per window.
@@ -281,10 +284,10 @@ class GroupState:
 
     def _acquire_sliding(self, now: float, policy: Policy, reserve: int, permit: str) -> Decision:
         horizon = now - self.window - policy.margin
-        expired = bisect.bisect_right(self.log, horizon)  # the log is sorted: trimming costs O(log n)
+        expired = bisect.bisect_right(self.admission_times, horizon)  # the log is sorted: trimming costs O(log n)
         if expired:
-            del self.log[:expired]
-        recent = self.log
+            del self.admission_times[:expired]
+        recent = self.admission_times
         allowed = self.limit - reserve
         if len(recent) < allowed:
             return self._grant(now, permit)
@@ -302,7 +305,7 @@ class GroupState:
             self.remaining = max(0, self.remaining - n)
         elif self.mode == Mode.HEADERLESS.value:
             n = len(times)
-            self.log = sorted([*self.log, *times])[-self.limit:]
+            self.admission_times = sorted([*self.admission_times, *times])[-self.limit:]
         return n
 
     # -- the server's word -------------------------------------------------------------------------------
@@ -365,7 +368,7 @@ class GroupState:
         if self.mode != Mode.HEADERS.value:
             self.mode = Mode.HEADERS.value
             self.reset = None
-            self.log = []
+            self.admission_times = []
         self.limit = max(1, h.limit)
         remaining = max(0, h.remaining)
         # Far Resets (believed only because two agree) are a day away, not a window: nothing to learn.
@@ -384,15 +387,15 @@ class GroupState:
             # open: the server's window is the truth.
             self.reset = float(h.reset)
             self.remaining = remaining
-            self.used = 1
+            self.answers_in_window = 1
             self.contended = remaining < self.limit - 1 - len(self.permits)
         elif h.reset > self.reset - 0.5:
             # The current window: Remaining only falls within a window.
-            self.used += 1
+            self.answers_in_window += 1
             self.remaining = remaining if self.remaining is None else min(self.remaining, remaining)
-            if remaining < self.limit - self.used - len(self.permits):
+            if remaining < self.limit - self.answers_in_window - len(self.permits):
                 self.contended = True
-            elif self.used == 1 and remaining >= self.limit - 1:
+            elif self.answers_in_window == 1 and remaining >= self.limit - 1:
                 self.contended = False  # the window's first answer shows nobody else has spent
         else:
             late = True  # counted in a window that is already over; it says nothing of this one
@@ -423,7 +426,7 @@ class GroupState:
         self.limit = max(1, limit)
         self.reset = self.reset_local = self.remaining = None
         if was_headers:
-            self.log = [now] * min(self.limit, used + len(self.permits))
+            self.admission_times = [now] * min(self.limit, used + len(self.permits))
         log.debug("X-RateLimit-Reset is unusable: a sliding log of %d per %g s holds the group",
                   self.limit, self.window)
 

@@ -25,7 +25,7 @@ from ..core.codec import CorruptState
 from ..core.model import GroupKey
 from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 
-__all__ = ["MemoryStore", "StateStore", "Store", "Timed", "dump_state", "load_state", "observe_step"]
+__all__ = ["MemoryStore", "StateStore", "Store", "TimedDecision", "dump_state", "load_state", "observe_step"]
 
 log = logging.getLogger("plumasync")
 
@@ -62,7 +62,7 @@ def observe_step(policy: Policy, permit: str, status: int | None,
 
 
 @attrs.frozen
-class Timed:
+class TimedDecision:
     """A store's answer together with the store's clock reading when it was made."""
 
     decision: Decision
@@ -76,7 +76,7 @@ class Store(abc.ABC):
     shared: bool = False
 
     @abc.abstractmethod
-    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
         """Grant ``permit`` or say when to ask again (see :meth:`GroupState.acquire`)."""
 
     @abc.abstractmethod
@@ -137,10 +137,10 @@ class StateStore(Store):
     ) -> tuple[object, float]:
         """Run ``fn(state, now)`` atomically on ``key``'s state; return its result and ``now``."""
 
-    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
         result, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
         assert isinstance(result, Decision)
-        return Timed(result, now)
+        return TimedDecision(result, now)
 
     async def observe(
         self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders

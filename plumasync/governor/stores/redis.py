@@ -52,7 +52,7 @@ from ...errors import ConfigurationError
 from ..clock import Clock, SystemClock
 from ..core.model import GroupKey
 from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
-from .base import MemoryStore, StateStore, Timed, dump_state, load_state, observe_step
+from .base import MemoryStore, StateStore, TimedDecision, dump_state, load_state, observe_step
 from .redis_fallback import fallback_policy, seed_from
 from .redis_lua import SCRIPT
 
@@ -332,7 +332,7 @@ class RedisStore(StateStore):
                 continue
             done = self._absorbed.get(key, -math.inf)
             now = self.clock.now()
-            times = [t for t in state.log if t > max(done, now - policy.window - policy.margin)]
+            times = [t for t in state.admission_times if t > max(done, now - policy.window - policy.margin)]
             if not times:
                 continue
             await self._transact_once(key, policy, _absorber(times))
@@ -349,7 +349,7 @@ class RedisStore(StateStore):
             return fb
         seed = seed_from(last, fb, now=self.clock.now(), workers=self.expected_workers, margin=policy.margin)
         self._fallback.put(key, seed)
-        self._absorbed[key] = max([*seed.log, self._absorbed.get(key, -math.inf)])  # not Redis' news
+        self._absorbed[key] = max([*seed.admission_times, self._absorbed.get(key, -math.inf)])  # not Redis' news
         return fb
 
     def fallback_policy(self, policy: Policy) -> Policy:
@@ -369,7 +369,7 @@ class RedisStore(StateStore):
 
     # -- the governor's transitions --------------------------------------------------------------------
 
-    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
         """One WATCH/MULTI transaction: grant ``permit`` or say when to ask again."""
         try:
             decision, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
@@ -379,7 +379,7 @@ class RedisStore(StateStore):
                 self._fallback_permits.add(permit)
             return timed
         assert isinstance(decision, Decision)
-        return Timed(decision, now)
+        return TimedDecision(decision, now)
 
     async def observe(self, key: GroupKey, policy: Policy, permit: str, status: int | None,
                       headers: RateHeaders) -> float | None:

@@ -52,7 +52,7 @@ def seed_from(last: GroupState, fb: Policy, *, now: float, workers: int, margin:
             and last.reset_local + margin > now:
         left = max(0, last.remaining - len(last.permits)) // workers
         # Spent places leave the sliding log exactly at the server's reset.
-        seed.log = [last.reset_local - seed.window] * max(0, fb.limit - left)
+        seed.admission_times = [last.reset_local - seed.window] * max(0, fb.limit - left)
     elif last.mode == Mode.HEADERLESS.value:
-        seed.log = sorted(t for t in last.log if t > now - last.window)[-fb.limit:]
+        seed.admission_times = sorted(t for t in last.admission_times if t > now - last.window)[-fb.limit:]
     return seed
