@@ -22,7 +22,8 @@ import anyio
 
 from plumasync.errors import ConfigurationError
 from plumasync.governor.clock import Clock, SystemClock
-from plumasync.governor.core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+from plumasync.governor.core.model import Decision, GroupSnapshot, Lane, Policy, RateHeaders
+from plumasync.governor.core.state import GroupState
 from plumasync.governor.stores.base import MemoryStore, Store, Timed
 
 try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,6 +33,8 @@ _FORMS = ("memory, a file path, sqlite:///relative/path.db, sqlite:////absolute/
           "redis://host:6379/0")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+#: The Redis store's own URL options, and how each is read.
+_REDIS_OPTIONS: dict[str, Callable[[str], Any]] = {"expected_workers": int, "fallback_retry": float, "prefix": str}
 
 
 @attrs.frozen
@@ -41,7 +44,8 @@ class StoreURL:
     kind: Kind
     url: str = attrs.field(repr=False)
     path: str | None = None
-    #: SQLite options (``timeout``).
+    #: The store's options from the query: SQLite's ``timeout``; Redis' ``expected_workers``,
+    #: ``fallback_retry`` and ``prefix`` (redis-py's own options stay in ``url``).
     options: dict[str, Any] = attrs.field(factory=dict)
     #: The path as written in a ``sqlite:///`` URL when it was relative (errors then show the absolute form).
     written: str | None = None
@@ -128,7 +132,21 @@ def _redis_url(url: str) -> StoreURL:
             raise ConfigurationError(f"Redis store URL {_shown(url)!r} has no socket path")
     elif parts.path not in ("", "/") and not re.fullmatch(r"/\d+", parts.path):
         raise ConfigurationError(f"Redis store URL {_shown(url)!r}: the path must be a database number, e.g. /0")
-    return StoreURL("redis", url)
+    # The store's own options are taken out; the rest (socket_timeout, ...) is redis-py's.
+    options: dict[str, Any] = {}
+    rest: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        convert = _REDIS_OPTIONS.get(name)
+        if convert is None:
+            rest.append((name, value))
+            continue
+        try:
+            options[name] = convert(value)
+        except ValueError:
+            raise ConfigurationError("expected_workers must be an integer and fallback_retry a number "
+                                     "in the Redis store URL") from None
+    clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
+    return StoreURL("redis", clean, options=options)
 
 
 def redact_store_url(url: str) -> str:

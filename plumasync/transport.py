@@ -35,7 +35,7 @@ from .envelope import looks_truncated
 from .errors import Abandoned
 from .governor import Governor, GroupKey, Lane, parse_rate_headers
 from .governor.clock import Clock
-from .governor.core.state import RateHeaders
+from .governor.core.model import RateHeaders
 
 __all__ = [
     "DEFAULT_DEADLINE",

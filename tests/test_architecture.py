@@ -1,4 +1,5 @@
-"""The package's shape: no import circle (hidden or not), every module importable alone.
+"""The package's shape: no import circle (hidden or not), every module importable alone, files and
+functions of a readable size (split by responsibility when they grow).
 
 See docs/architecture.md for the layers these checks keep apart."""
 

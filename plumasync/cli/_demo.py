@@ -17,7 +17,7 @@ from rich.table import Table
 from ..config import Budget
 from ..governor.clock import ScaledClock
 from ..governor.core.arithmetic import minimum_duration, until_reset
-from ..governor.core.state import bulk_reserve
+from ..governor.core.model import bulk_reserve
 from ..harvest import HarvestSummary
 from ..sandbox import SandboxConfig, SandboxServer
 from ..sinks import SQLiteSink

@@ -5,14 +5,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ._common import GlobalOptions
+from rich.console import Console
 
 __all__ = ["apply_verbosity", "quiet_below", "setup_logging"]
 
 _LOGGERS = ("plumasync", "uvicorn")
+
+
+class GlobalOptions(Protocol):
+    """What logging needs of the command line's options (``_common.GlobalOptions`` has it): no import back."""
+
+    verbose: int
+    quiet: bool
+    log_file: Path | None
+    err: Console
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password masked."""
+        ...
 
 
 def stderr_level(verbose: int, quiet: bool) -> int:

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..client import PlumClient
 from ..governor import GroupSnapshot
-from ..governor.core.state import bulk_reserve
+from ..governor.core.model import bulk_reserve
 from ..harvest import Harvest
 from ._common import fmt_duration
 

@@ -5,8 +5,8 @@ The clocks it runs on live in :mod:`plumasync.governor.clock` and are exported b
 
 from .admission import Governor, Permit, Usage
 from .core.headers import parse_rate_headers
-from .core.model import GroupKey
-from .core.state import Decision, GroupSnapshot, GroupState, Lane, Mode, Policy, RateHeaders
+from .core.model import Decision, GroupKey, GroupSnapshot, Lane, Mode, Policy, RateHeaders
+from .core.state import GroupState
 from .stores.base import MemoryStore, StateStore, Store, TimedDecision
 
 __all__ = [

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
-from .state import RateHeaders
+from .model import RateHeaders
 
 __all__ = ["parse_rate_headers"]
 

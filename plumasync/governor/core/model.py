@@ -1,5 +1,5 @@
 """The governor's vocabulary, shared by the pure state and the stores: lanes, modes, policies, facts
-read from a response, decisions and snapshots.  (Re-exported by :mod:`plumasync.governor.core.state`.)"""
+read from a response, decisions, snapshots and group keys."""
 
 from __future__ import annotations
 

@@ -44,8 +44,6 @@ The model, and why:
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import logging
 import math
 from typing import Any
@@ -55,25 +53,11 @@ import attrs
 from .codec import CorruptState, checked_document
 from .judge import ResetKind, date_contradicts, horizon, learn_window, pause_after_429, reset_kind
 from .model import Decision, GroupSnapshot, Lane, Mode, Policy, RateHeaders, bulk_reserve
+from .sliding import merge, next_opening, record, sorted_times
 
-__all__ = [
-    "CorruptState",
-    "Decision",
-    "GroupSnapshot",
-    "GroupState",
-    "Lane",
-    "Mode",
-    "Policy",
-    "RateHeaders",
-    "bulk_reserve",
-]
+__all__ = ["GroupState"]
 
 log = logging.getLogger("plumasync")
-
-
-def _sorted_times(times: list[float]) -> list[float]:
-    """The sliding log is kept sorted (a state read back from a store included)."""
-    return times if all(a <= b for a, b in itertools.pairwise(times)) else sorted(times)
 
 
 @attrs.define
@@ -90,7 +74,7 @@ class GroupState:
     paused_until: float | None = None
     permits: dict[str, float] = attrs.field(factory=dict)
     #: Admission times, sorted: the sliding log of a headerless group (and of the probe).
-    admission_times: list[float] = attrs.field(factory=list, converter=_sorted_times)
+    admission_times: list[float] = attrs.field(factory=list, converter=sorted_times)
     #: Responses counted in the current window (ours), against which the server's Remaining is compared.
     answers_in_window: int = 0
     contended: bool = False
@@ -225,12 +209,7 @@ class GroupState:
         self.permits[permit] = now
         self.admitted += 1
         if self.mode != Mode.HEADERS.value:  # the sliding log serves only headerless groups (and the probe)
-            if self.admission_times and now < self.admission_times[-1]:
-                bisect.insort(self.admission_times, now)  # the clock stepped back: keep the log sorted
-            else:
-                self.admission_times.append(now)
-            if len(self.admission_times) > self.limit:
-                del self.admission_times[: len(self.admission_times) - self.limit]
+            record(self.admission_times, now, self.limit)
         return Decision(True, None)
 
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
@@ -283,17 +262,8 @@ class GroupState:
         self.remaining = None
 
     def _acquire_sliding(self, now: float, policy: Policy, reserve: int, permit: str) -> Decision:
-        horizon = now - self.window - policy.margin
-        expired = bisect.bisect_right(self.admission_times, horizon)  # the log is sorted: trimming costs O(log n)
-        if expired:
-            del self.admission_times[:expired]
-        recent = self.admission_times
-        allowed = self.limit - reserve
-        if len(recent) < allowed:
-            return self._grant(now, permit)
-        # The admission that must leave the interval before one more fits.
-        oldest_blocking = recent[len(recent) - allowed]
-        return Decision(False, oldest_blocking + self.window + policy.margin)
+        opening = next_opening(self.admission_times, now, self.window, policy.margin, self.limit - reserve)
+        return self._grant(now, permit) if opening is None else Decision(False, opening)
 
 
     def absorb(self, times: list[float]) -> int:
@@ -305,7 +275,7 @@ class GroupState:
             self.remaining = max(0, self.remaining - n)
         elif self.mode == Mode.HEADERLESS.value:
             n = len(times)
-            self.admission_times = sorted([*self.admission_times, *times])[-self.limit:]
+            self.admission_times = merge(self.admission_times, times, self.limit)
         return n
 
     # -- the server's word -------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ import attrs
 
 from ..clock import Clock, SystemClock
 from ..core.codec import CorruptState
-from ..core.model import GroupKey
-from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+from ..core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
+from ..core.state import GroupState
 
 __all__ = ["MemoryStore", "StateStore", "Store", "TimedDecision", "dump_state", "load_state", "observe_step"]
 

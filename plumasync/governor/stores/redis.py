@@ -44,14 +44,15 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import anyio
 
 from ...errors import ConfigurationError
+from ...storeurl import parse_store_url, redact_store_url
 from ..clock import Clock, SystemClock
-from ..core.model import GroupKey
-from ..core.state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
+from ..core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
+from ..core.state import GroupState
 from .base import MemoryStore, StateStore, TimedDecision, dump_state, load_state, observe_step
 from .redis_fallback import fallback_policy, seed_from
 from .redis_lua import SCRIPT
@@ -73,19 +74,10 @@ log = logging.getLogger("plumasync")
 T = TypeVar("T")
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
-_OUR_OPTIONS = ("expected_workers", "fallback_retry", "prefix")
 
 
 class _Down(Exception):
     """Internal: Redis is unreachable (or not retried yet); use the fallback."""
-
-
-def _opt(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def _float(raw: Any) -> float:
-    return float(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 class RedisStore(StateStore):
@@ -135,25 +127,12 @@ class RedisStore(StateStore):
         Other query options go to redis-py (``socket_timeout``, ``socket_connect_timeout``...; defaults
         2 s and 1 s here).
         """
-        parts = urlsplit(url)
-        ours: dict[str, Any] = {}
-        rest: list[tuple[str, str]] = []
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key in _OUR_OPTIONS:
-                ours[key] = value
-            else:
-                rest.append((key, value))
-        try:
-            if "expected_workers" in ours:
-                ours["expected_workers"] = int(ours["expected_workers"])
-            if "fallback_retry" in ours:
-                ours["fallback_retry"] = float(ours["fallback_retry"])
-        except ValueError:
-            raise ConfigurationError("expected_workers must be an integer and fallback_retry a number "
-                                     "in the Redis store URL") from None
-        ours.update(options)
-        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
-        client = aioredis.Redis.from_url(clean, socket_timeout=2.0, socket_connect_timeout=1.0,
+        spec = parse_store_url(url)
+        if spec.kind != "redis":
+            raise ConfigurationError(f"not a Redis store URL: {redact_store_url(url)!r}")
+        ours = {**spec.options, **options}
+        parts = urlsplit(spec.url)
+        client = aioredis.Redis.from_url(spec.url, socket_timeout=2.0, socket_connect_timeout=1.0,
                                          retry=Retry(NoBackoff(), 1), health_check_interval=0)
         host = parts.hostname or parts.path or "localhost"
         name = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "") + \

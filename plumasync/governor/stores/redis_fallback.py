@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 
-from ..core.state import GroupState, Mode, Policy
+from ..core.model import Mode, Policy
+from ..core.state import GroupState
 
 __all__ = ["fallback_policy", "seed_from"]
 
