@@ -20,6 +20,7 @@ from rich.console import Console
 from ..calllogs import RetentionWarning, before_retention
 from ..harvest import HarvestSummary
 from ..sinks import Sink, open_sink
+from ..validation import MAX_PAGE_SIZE
 from ._app import app
 from ._common import (
     EXIT_CODES_HELP,
@@ -80,8 +81,8 @@ def harvest(
     concurrency: Annotated[int, typer.Option(
         "--concurrency", min=1, max=256, help="Detail requests in flight.")] = 8,
     page_size: Annotated[int, typer.Option(
-        "--page-size", min=1, max=10_000, help="Calls per calls/logs page (fewer pages = fewer requests).")
-    ] = 10_000,
+        "--page-size", min=1, max=MAX_PAGE_SIZE, help="Calls per calls/logs page (fewer pages = fewer requests).")
+    ] = MAX_PAGE_SIZE,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the final summary as one JSON object on stdout (progress stays on stderr).")
     ] = False,

@@ -7,13 +7,14 @@ import json
 from collections.abc import Callable
 from datetime import date, datetime, time
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..config import Format
 from ..models.voicetrends import GeographicReport, PathReport, TrendReport
 from ._app import app
 from ._common import (
@@ -147,7 +148,7 @@ async def _run(opts: GlobalOptions, resource: str, first: date, last: date, peri
                as_json: bool, fmt: str, tool: str) -> int:
     async with opts.client(tool=tool) as plum:
         call: Callable[..., Any] = getattr(plum.voicetrends, resource)
-        wire: Literal["json", "xml"] = "xml" if fmt == "xml" else "json"
+        wire: Format = "xml" if fmt == "xml" else "json"
         if period is None:
             report: Report = await call(first, last, phone=phone, format=wire)
         else:
