@@ -1,4 +1,4 @@
-"""The retry policy, and the one loop that applies it (:meth:`RetryPolicy.call`).
+"""The retry policy (tenacity), and the one call that applies it (:meth:`RetryPolicy.call`).
 
 * **429** — retried at once: the governor has paused the group until the reset, so the retry waits
   there, and is counted there.  Up to ``rate_limit_attempts`` times.
@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
+import tenacity
 
 from .errors import ConfigurationError, PlumError, RateLimitExceeded, ServerError, TransportError
 
@@ -65,32 +66,72 @@ class RetryPolicy:
         base = self.backoff_initial * 2.0**doublings
         return float(min(self.backoff_max, base + random.uniform(0, self.jitter)))
 
+    def _verdict(self, exc: BaseException, throttled: int, failed: int) -> tuple[bool, float, int, int]:
+        """After a failure like ``exc`` with those counts: give up?, the wait, the tries made and allowed."""
+        if isinstance(exc, RateLimitExceeded):  # the governor holds the retry until the window resets
+            return throttled >= self.rate_limit_attempts, 0.0, throttled, self.rate_limit_attempts
+        return failed >= self.attempts, self.backoff(failed), failed, self.attempts
+
     async def call(self, attempt: Callable[[], Awaitable[T]], *, sleep: Callable[[float], Awaitable[None]],
                    what: str = "request") -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the policy's attempts are spent.
 
-        The first attempt runs straight away (the common case pays nothing for the policy).  After a
-        retryable failure it waits through ``sleep`` (clock seconds: the client's clock, or a stopping
-        harvest's abandonable sleep) and tries again; it logs one line per retry, naming ``what``.
-        The last failure is raised as it is.
+        The first attempt runs straight away, outside tenacity (the common case pays nothing for the
+        policy); after a retryable failure, one ``tenacity.AsyncRetrying`` runs the rest.  Waits go
+        through ``sleep`` (clock seconds: the client's clock, or a stopping harvest's abandonable sleep);
+        one log line per retry names ``what``.  The last failure is raised as it is.
         """
-        throttled = failed = 0
-        while True:
-            try:
-                return await attempt()
-            except PlumError as exc:
-                if not is_retryable(exc):
-                    raise
-                if isinstance(exc, RateLimitExceeded):
-                    throttled += 1
-                    if throttled >= self.rate_limit_attempts:
-                        raise
-                    wait, tries, limit = 0.0, throttled, self.rate_limit_attempts  # the governor holds it
-                else:
-                    failed += 1
-                    if failed >= self.attempts:
-                        raise
-                    wait, tries, limit = self.backoff(failed), failed, self.attempts
-                log.info("retrying %s after %s (%d of %d tries failed), in %.1f s",
-                         what, type(exc).__name__, tries, limit, wait)
-            await sleep(wait)
+        try:
+            return await attempt()
+        except PlumError as exc:
+            if not is_retryable(exc):
+                raise
+            first = exc
+        tally = _Tally()
+        done, wait, tries, limit = self._verdict(first, *tally.count(0, first))
+        if done:
+            raise first
+        _log_retry(what, first, tries, limit, wait)
+        await sleep(wait)
+
+        verdicts: dict[int, tuple[bool, float, int, int]] = {}  # one per attempt: the wait logged is the wait slept
+
+        def verdict(state: tenacity.RetryCallState) -> tuple[bool, float, int, int]:
+            if state.attempt_number not in verdicts:
+                exc = state.outcome.exception() if state.outcome else None
+                assert exc is not None
+                verdicts[state.attempt_number] = self._verdict(exc, *tally.count(state.attempt_number, exc))
+            return verdicts[state.attempt_number]
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            _, wait, tries, limit = verdict(state)
+            _log_retry(what, exc, tries, limit, wait)
+
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(is_retryable),
+            stop=lambda state: verdict(state)[0],
+            wait=lambda state: verdict(state)[1],
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return await retrying(attempt)
+
+
+class _Tally:
+    """Failures so far, by kind, counting each attempt once (tenacity asks stop and wait about the same
+    attempt, in either order).  Attempt 0 is the first one, made before tenacity took over."""
+
+    def __init__(self) -> None:
+        self._throttled: dict[int, bool] = {}
+
+    def count(self, number: int, exc: BaseException | None) -> tuple[int, int]:
+        """Record attempt ``number``'s failure; return (429s, other failures) so far."""
+        self._throttled.setdefault(number, isinstance(exc, RateLimitExceeded))
+        throttled = sum(self._throttled.values())
+        return throttled, len(self._throttled) - throttled
+
+
+def _log_retry(what: str, exc: BaseException | None, tries: int, limit: int, wait: float) -> None:
+    log.info("retrying %s after %s (%d of %d tries failed), in %.1f s", what, type(exc).__name__, tries, limit, wait)
