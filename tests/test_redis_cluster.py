@@ -17,7 +17,7 @@ import pytest
 from store_worker import REDIS_SERVER, free_port
 
 from plumasync import Budget, FakeClock
-from plumasync.governor import GroupState, Lane, MemoryStore, RateHeaders
+from plumasync.governor import GroupKey, GroupState, Lane, MemoryStore, RateHeaders
 
 REDIS_CLI = shutil.which("redis-cli")
 pytestmark = [
@@ -105,7 +105,7 @@ async def test_groups_on_three_masters_decide_like_the_memory_store(cluster: lis
     store = RedisStore(client, clock=clock, prefix=f"c{random.randrange(10**6)}")
     memory = MemoryStore(clock)
     policy = Budget(limit=5, window=60.0, reserve=1).policy()
-    keys = [f"host|{random.Random(i).getrandbits(64):016x}|data" for i in range(30)]  # account hashes
+    keys = [GroupKey("host", f"{random.Random(i).getrandbits(64):016x}", "data") for i in range(30)]  # accounts
     try:
         await client.initialize()
         slots = {_node_of(client, store.state_key(k)) for k in keys}
@@ -145,7 +145,7 @@ async def test_redis_time_on_a_cluster(cluster: list[int]) -> None:
     store = RedisStore(RedisCluster(host="127.0.0.1", port=cluster[1]), prefix=f"t{random.randrange(10**6)}")
     policy = Budget(limit=5, window=60.0).policy()
     try:
-        timed = await store.acquire("host|abc|data", policy, Lane.INTERACTIVE, "p")
+        timed = await store.acquire(GroupKey("host", "abc", "data"), policy, Lane.INTERACTIVE, "p")
         assert timed.decision.granted and abs(timed.now - time.time()) < 5
     finally:
         await store.aclose()

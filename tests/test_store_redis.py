@@ -234,7 +234,7 @@ async def test_server_time_and_ttls_with_the_system_clock(redis_server: RedisSer
         assert await store.get_value("cred") == b"x"
         await anyio.sleep(0.3)
         assert await store.get_value("cred") is None
-        assert await store.redis.exists(store._value_key("cred")) == 0  # Redis dropped it too
+        assert await store.redis.exists(f"{store.prefix}:value:cred") == 0  # Redis dropped it too
 
 
 def test_from_url_options_and_repr(redis_server: RedisServer) -> None:

@@ -9,6 +9,8 @@ for a day nor let it burst past its budget.  The rules, one function each:
   second response agrees) or not after its own ``Date`` (``PAST``: unusable)?
 * :func:`date_contradicts` — does a ``Date`` contradict the clock-offset estimate by more than
   :data:`DATE_TOLERANCE`?  (The estimate's bounds are exact, so latency never contradicts it.)
+* :func:`fold_date` — the offset estimate after one more ``Date``: a lone contradicting one is doubted,
+  a second one agreeing with it restarts the estimate.
 * :func:`learn_window` — the server's window length, from two successive distinct ``Reset`` values.
 * :func:`pause_after_429` — how long a 429 pauses its group: its ``Retry-After``, else its own ``Reset``
   through its own ``Date``, else one window; never blind for longer than the horizon.
@@ -17,17 +19,21 @@ for a day nor let it burst past its budget.  The rules, one function each:
 from __future__ import annotations
 
 import enum
+import logging
 
 __all__ = [
     "DATE_TOLERANCE",
     "ResetKind",
     "date_contradicts",
     "far_threshold",
+    "fold_date",
     "horizon",
     "learn_window",
     "pause_after_429",
     "reset_kind",
 ]
+
+log = logging.getLogger("plumasync")
 
 #: Seconds by which a ``Date`` may contradict the offset estimate before it is doubted.
 DATE_TOLERANCE = 2.0
@@ -69,6 +75,27 @@ def date_contradicts(offset: float, admitted_at: float, received_at: float, date
     """
     low, high = date - received_at, date + 1.0 - admitted_at
     return low > offset + DATE_TOLERANCE or high < offset - DATE_TOLERANCE
+
+
+def fold_date(offset: float | None, suspect: float | None, admitted_at: float, received_at: float,
+              date: float | None) -> tuple[float | None, float | None, bool]:
+    """Fold one response's ``Date`` into the offset estimate ``server - local``.
+
+    Returns the new estimate, the offset a doubted ``Date`` implied (kept until a second one agrees or
+    not), and whether ``date`` was believed.  Without a ``Date`` the local clock is trusted.
+    """
+    if date is None:
+        return (0.0 if offset is None else offset), suspect, False
+    low = date - received_at  # Date was floored and generated before we received it
+    if offset is not None and date_contradicts(offset, admitted_at, received_at, date):
+        if suspect is None or (suspect > offset) != (low > offset):
+            log.debug("doubting a Date %+.0f s off the server clock as estimated", low - offset)
+            return offset, low, False
+        offset = None  # a second Date agrees: the server's clock really moved
+    high = date + 1.0 - admitted_at  # ... and after we sent the request
+    if offset is None or high < offset:
+        return low, None, True  # first observation, or the server's clock moved: start again
+    return max(offset, low), None, True
 
 
 def learn_window(previous: float | None, reset: float, window: float, learned: bool,

@@ -103,7 +103,7 @@ class GroupSnapshot:
         return attrs.asdict(self)
 
 
-@attrs.frozen
+@attrs.frozen(order=True)
 class GroupKey:
     """A budget group: (API host, account, group name).  ``account`` is a hash, never a login.
 

@@ -51,7 +51,7 @@ from typing import Any
 import attrs
 
 from .codec import CorruptState, checked_document
-from .judge import ResetKind, date_contradicts, horizon, learn_window, pause_after_429, reset_kind
+from .judge import ResetKind, fold_date, horizon, learn_window, pause_after_429, reset_kind
 from .model import Decision, GroupSnapshot, Lane, Mode, Policy, RateHeaders, bulk_reserve
 from .sliding import merge, next_opening, record, sorted_times
 
@@ -242,9 +242,7 @@ class GroupState:
         return min(give_up, max(sent + 2 * self.rtt, now + self.rtt))
 
     def _expire(self, now: float) -> None:
-        stale = [p for p, t in self.permits.items() if t <= now - self.window]
-        for p in stale:
-            del self.permits[p]
+        self.permits = {p: t for p, t in self.permits.items() if t > now - self.window}
 
     def _roll(self, now: float, policy: Policy) -> None:
         if self.mode != Mode.HEADERS.value or self.reset_local is None:
@@ -282,25 +280,9 @@ class GroupState:
 
     def _judge_date(self, admitted_at: float, received_at: float, date: float | None) -> float | None:
         """Fold ``date`` into the offset estimate; return it when believed, None when doubted or absent."""
-        if date is None:
-            if self.offset is None:
-                self.offset = 0.0  # no Date header: trust the local clock
-            return None
-        low = date - received_at  # Date was floored and generated before we received it
-        if self.offset is not None and date_contradicts(self.offset, admitted_at, received_at, date):
-            suspect = self.suspect_offset
-            if suspect is None or (suspect > self.offset) != (low > self.offset):
-                log.debug("doubting a Date %+.0f s off the server clock as estimated", low - self.offset)
-                self.suspect_offset = low
-                return None
-            self.offset = None  # a second Date agrees: the server's clock really moved
-        self.suspect_offset = None
-        high = date + 1.0 - admitted_at  # ... and after we sent the request
-        if self.offset is None or high < self.offset:
-            self.offset = low  # first observation, or the server's clock moved: start again
-        else:
-            self.offset = max(self.offset, low)
-        return date
+        self.offset, self.suspect_offset, believed = fold_date(self.offset, self.suspect_offset, admitted_at,
+                                                               received_at, date)
+        return date if believed else None
 
     def _observe_headers(
         self, now: float, policy: Policy, admitted_at: float, status: int | None, h: RateHeaders

@@ -22,8 +22,7 @@ How it works
   Redis Cluster keeps it in one slot (pass a ``RedisCluster`` client); its TTL (two windows and a
   minute, refreshed on every write) outlives any reset it records.  Shared values live in
   ``plumasync:value:<name>``, leases in ``plumasync:lease:<name>`` (claim and release are owner-checked Lua
-  scripts).  Values and leases
-  expire by the store's clock (checked in the script) and, as a backstop, by Redis' own TTL.
+  scripts).  Values and leases expire by the store's clock (checked in the script) and by Redis' TTL.
 * **Crashed holders.**  As in ``GroupState``: a permit older than one window is dropped, so a process
   killed while holding permits holds the budget for at most one window.
 
@@ -41,7 +40,6 @@ import json
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -53,9 +51,10 @@ from ...storeurl import parse_store_url, redact_store_url
 from ..clock import Clock, SystemClock
 from ..core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
 from ..core.state import GroupState
-from .base import MemoryStore, StateStore, TimedDecision, dump_state, load_state, observe_step
-from .redis_fallback import fallback_policy, seed_from
+from .base import StateStore, TimedDecision, dump_state, load_state, observe_step
+from .redis_fallback import FallbackBudget, fallback_policy
 from .redis_lua import SCRIPT
+from .redis_txn import Change, RedisTime, attempt_cluster, attempt_single
 
 try:
     import redis.asyncio as aioredis
@@ -64,7 +63,6 @@ try:
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the Redis store needs the redis package: pip install 'plumasync[redis]'") from exc
 
@@ -108,17 +106,14 @@ class RedisStore(StateStore):
         # Redis' TIME unless the caller injected a clock of its own (compressed or fake time).
         self._server_time = isinstance(self.clock, SystemClock)
         self._script = client.register_script(SCRIPT)
-        self._fallback = MemoryStore(self.clock)
-        self._fallback_permits: set[str] = set()
-        self._fallback_policies: dict[GroupKey, Policy] = {}
+        self._budget = FallbackBudget(self.clock, expected_workers)
+        self._fallback, self._fallback_permits = self._budget.store, self._budget.permits
         self._down = False
         self._next_probe = 0.0
         self._probing = False
-        self._absorbed: dict[GroupKey, float] = {}
         self._last: dict[GroupKey, GroupState] = {}  # the last state read from Redis per group
-        self._seeded: set[GroupKey] = set()
         self._locks: dict[GroupKey, anyio.Lock] = {}
-        self._time_base: tuple[float, float] | None = None  # (local monotonic, Redis TIME) when read
+        self._time = RedisTime(client, self.time_refresh)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> RedisStore:
@@ -160,35 +155,25 @@ class RedisStore(StateStore):
         return self._ttl_ms(2 * max(policy.window, state.window) + 60.0)
 
     async def _redis_now(self, skey: str) -> float:
-        """Redis' time: its ``TIME`` read at most every :attr:`time_refresh` s, carried by the local clock
-        in between (saves a round trip per transition; Redis' clock does not jump within seconds)."""
-        if not self._server_time:
-            return float(self.clock.now())
-        local = time.monotonic()
-        if self._time_base is None or local - self._time_base[0] > self.time_refresh:
-            if isinstance(self.redis, RedisCluster):
-                # A cluster pipeline refuses keyless commands: ask the master that holds the group.
-                await self.redis.initialize()  # a no-op once the slots are known
-                node = self.redis.get_node_from_key(skey)
-                sec, usec = await self.redis.execute_command("TIME", target_nodes=node)
-            else:
-                sec, usec = await self.redis.time()
-            self._time_base = (time.monotonic(), float(sec) + float(usec) / 1_000_000)
-            return self._time_base[1]
-        return self._time_base[1] + (local - self._time_base[0])
+        """The store's time: Redis' (see :class:`RedisTime`), or the injected clock's."""
+        return await self._time.now(skey) if self._server_time else float(self.clock.now())
 
     async def _transact_once(self, key: GroupKey, policy: Policy,
                              fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
         """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
         skey = self.state_key(key)
         backoff = 0.0002
-        attempt = self._attempt_cluster if isinstance(self.redis, RedisCluster) else self._attempt
+        client = self.redis
         # One transaction per group at a time from this process: its own tasks never abort each other,
         # only other processes' writes can.
         async with self._locks.setdefault(key, anyio.Lock()):
             while True:
                 now = await self._redis_now(skey)
-                outcome = await attempt(skey, key, policy, functools.partial(_at, fn, now))
+                change = self._change(key, policy, functools.partial(_at, fn, now))
+                if isinstance(client, RedisCluster):
+                    outcome = await attempt_cluster(client, skey, change)
+                else:
+                    outcome = await attempt_single(client, skey, change)
                 if outcome is not None:
                     state, result = outcome
                     self._last[key] = state
@@ -198,57 +183,16 @@ class RedisStore(StateStore):
                 await anyio.sleep(random.uniform(0, backoff))
                 backoff = min(backoff * 2, 0.004)
 
-    async def _attempt(self, skey: str, key: GroupKey, policy: Policy,
-                       fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
-        """One WATCH/MULTI attempt in two round trips on one connection: ``WATCH``+``GET``, then
-        ``MULTI``+``SET``+``EXEC`` (or ``UNWATCH`` when nothing changed: a refusal writes nothing and
-        aborts nobody).  None when another writer got in between."""
-        assert not isinstance(self.redis, RedisCluster)
-        pool = self.redis.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.send_packed_command(conn.pack_commands([("WATCH", skey), ("GET", skey)]))
-            await conn.read_response()
-            raw = await conn.read_response()
+    def _change(self, key: GroupKey, policy: Policy, fn: Callable[[GroupState], object]) -> Change:
+        """``fn`` applied to the stored document of ``key``: what the transaction writes back."""
+        def change(raw: bytes | str | None) -> tuple[GroupState, object, str | None, int]:
             state = load_state(raw, policy, key)
             result = fn(state)
             doc = dump_state(state)
-            if raw is not None and doc.encode() == raw:
-                await conn.send_command("UNWATCH")
-                await conn.read_response()
-                return state, result
-            ttl = self._ttl_for(policy, state)
-            await conn.send_packed_command(conn.pack_commands([("MULTI",), ("SET", skey, doc, "PX", ttl),
-                                                               ("EXEC",)]))
-            await conn.read_response()
-            await conn.read_response()
-            done = await conn.read_response()
-            return None if done is None else (state, result)
-        except BaseException:
-            await conn.disconnect()  # a half-read exchange: never hand this connection out again
-            raise
-        finally:
-            await pool.release(conn)
+            unchanged = raw in (doc, doc.encode())  # a refusal writes nothing and aborts nobody
+            return state, result, None if unchanged else doc, self._ttl_for(policy, state)
 
-    async def _attempt_cluster(self, skey: str, key: GroupKey, policy: Policy,
-                               fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
-        """The same attempt through redis-py's cluster pipeline (it routes the slot's master)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(skey)
-                raw = await pipe.get(skey)
-                state = load_state(raw, policy, key)
-                result = fn(state)
-                doc = dump_state(state)
-                if raw is not None and doc.encode() == raw:
-                    await pipe.unwatch()  # type: ignore[no-untyped-call]
-                    return state, result
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(skey, doc, px=self._ttl_for(policy, state))
-                await pipe.execute()
-            except WatchError:
-                return None
-            return state, result
+        return change
 
     async def _transact(self, key: GroupKey, policy: Policy,
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
@@ -281,7 +225,7 @@ class RedisStore(StateStore):
         self._next_probe = self.clock.now() + self.fallback_retry
         if not self._down:
             self._down = True
-            self._seeded.clear()  # each outage starts from the last state read before it
+            self._budget.new_outage()
             log.warning("Redis store %s is unreachable (%s): falling back to an in-process budget of "
                         "limit // %d per group; retrying Redis every %g s", self._name, type(exc).__name__,
                         self.expected_workers, self.fallback_retry)
@@ -305,41 +249,17 @@ class RedisStore(StateStore):
 
     async def _absorb_fallback(self) -> None:
         """Tell Redis about the requests the fallback admitted during the outage (each one once)."""
-        for key, policy in list(self._fallback_policies.items()):
-            state = self._fallback.state(key)
-            if state is None:
-                continue
-            done = self._absorbed.get(key, -math.inf)
-            now = self.clock.now()
-            times = [t for t in state.admission_times if t > max(done, now - policy.window - policy.margin)]
-            if not times:
-                continue
+        for key, policy, times in self._budget.unabsorbed():
             await self._transact_once(key, policy, _absorber(times))
-            self._absorbed[key] = max(times)
+            self._budget.absorbed(key, times)
 
     def _seed_fallback(self, key: GroupKey, policy: Policy) -> Policy:
-        """The fallback's policy for ``key``, its state seeded (once per outage) from the last Redis read."""
-        fb = self._fb_policy(key, policy)
-        if key in self._seeded:
-            return fb
-        self._seeded.add(key)
-        last = self._last.get(key)
-        if last is None or self._fallback.state(key) is not None:
-            return fb
-        seed = seed_from(last, fb, now=self.clock.now(), workers=self.expected_workers, margin=policy.margin)
-        self._fallback.put(key, seed)
-        self._absorbed[key] = max([*seed.admission_times, self._absorbed.get(key, -math.inf)])  # not Redis' news
-        return fb
+        """The fallback's policy for ``key`` (seeded, once per outage, from the last Redis read)."""
+        return self._budget.policy(key, policy, self._last.get(key))
 
     def fallback_policy(self, policy: Policy) -> Policy:
         """The share of ``policy`` one process may use while Redis is unreachable."""
         return fallback_policy(policy, self.expected_workers)
-
-    def _fb_policy(self, key: GroupKey, policy: Policy) -> Policy:
-        fb = self._fallback_policies.get(key)
-        if fb is None:
-            fb = self._fallback_policies[key] = self.fallback_policy(policy)
-        return fb
 
     @property
     def degraded(self) -> bool:
@@ -426,51 +346,43 @@ class RedisStore(StateStore):
 
     # -- shared values and leases ------------------------------------------------------------------------
 
-    def _value_key(self, name: str) -> str:
-        return f"{self.prefix}:value:{name}"
+    async def _or_fallback(self, fn: Callable[[], Awaitable[Any]], fallback: Callable[[], Awaitable[T]]) -> Any:
+        """``fn`` on Redis, or ``fallback`` in this process while Redis is unreachable."""
+        try:
+            return await self._call(fn)
+        except _Down:
+            return await fallback()
 
-    def _lease_key(self, name: str) -> str:
-        return f"{self.prefix}:lease:{name}"
+    def _run_script(self, kind: str, name: str, args: list[str | bytes]) -> Callable[[], Awaitable[Any]]:
+        return lambda: self._script(keys=[f"{self.prefix}:{kind}:{name}"], args=args)
 
     async def get_value(self, name: str) -> bytes | None:
         """The value, or None when absent or expired."""
-        try:
-            raw = await self._call(lambda: self._script(keys=[self._value_key(name)],
-                                                        args=["value_get", self._now_arg()]))
-        except _Down:
-            return await self._fallback.get_value(name)
+        raw = await self._or_fallback(self._run_script("value", name, ["value_get", self._now_arg()]),
+                                      lambda: self._fallback.get_value(name))
         return None if raw is None else bytes(raw)
 
     async def set_value(self, name: str, value: bytes, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds of the store's clock."""
-        args: list[str | bytes] = ["value_set", self._now_arg(), value, repr(float(ttl)),
-                                   str(self._ttl_ms(ttl))]
-        try:
-            await self._call(lambda: self._script(keys=[self._value_key(name)], args=args))
-        except _Down:
-            await self._fallback.set_value(name, value, ttl)
+        args: list[str | bytes] = ["value_set", self._now_arg(), value, repr(float(ttl)), str(self._ttl_ms(ttl))]
+        await self._or_fallback(self._run_script("value", name, args),
+                                lambda: self._fallback.set_value(name, value, ttl))
 
     async def delete_value(self, name: str) -> None:
         """Forget a value."""
-        try:
-            await self._call(lambda: self.redis.delete(self._value_key(name)))
-        except _Down:
-            await self._fallback.delete_value(name)
+        await self._or_fallback(lambda: self.redis.delete(f"{self.prefix}:value:{name}"),
+                                lambda: self._fallback.delete_value(name))
 
     async def claim(self, name: str, owner: str, ttl: float) -> bool:
         """Take (or renew) the lease unless another owner holds an unexpired one (atomic, in Lua)."""
-        args = ["claim", self._now_arg(), owner, repr(float(ttl)), str(self._ttl_ms(ttl))]
-        try:
-            return bool(await self._call(lambda: self._script(keys=[self._lease_key(name)], args=args)))
-        except _Down:
-            return await self._fallback.claim(name, owner, ttl)
+        args: list[str | bytes] = ["claim", self._now_arg(), owner, repr(float(ttl)), str(self._ttl_ms(ttl))]
+        return bool(await self._or_fallback(self._run_script("lease", name, args),
+                                            lambda: self._fallback.claim(name, owner, ttl)))
 
     async def release(self, name: str, owner: str) -> None:
         """Drop the lease if ``owner`` holds it."""
-        try:
-            await self._call(lambda: self._script(keys=[self._lease_key(name)], args=["release", owner]))
-        except _Down:
-            await self._fallback.release(name, owner)
+        await self._or_fallback(self._run_script("lease", name, ["release", owner]),
+                                lambda: self._fallback.release(name, owner))
 
     async def aclose(self) -> None:
         """Close the connection pool."""

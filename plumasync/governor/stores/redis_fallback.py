@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import math
 
-from ..core.model import Mode, Policy
+from ..clock import Clock
+from ..core.model import GroupKey, Mode, Policy
 from ..core.state import GroupState
+from .base import MemoryStore
 
-__all__ = ["fallback_policy", "seed_from"]
+__all__ = ["FallbackBudget", "fallback_policy", "seed_from"]
 
 
 def fallback_policy(policy: Policy, workers: int) -> Policy:
@@ -57,3 +59,55 @@ def seed_from(last: GroupState, fb: Policy, *, now: float, workers: int, margin:
     elif last.mode == Mode.HEADERLESS.value:
         seed.admission_times = sorted(t for t in last.admission_times if t > now - last.window)[-fb.limit:]
     return seed
+
+
+class FallbackBudget:
+    """This process's share of every group while Redis is unreachable: a :class:`MemoryStore` seeded once
+    per outage from the last state read from Redis, and what it admitted that Redis has not heard of."""
+
+    def __init__(self, clock: Clock, workers: int) -> None:
+        self.clock = clock
+        self.workers = workers
+        self.store = MemoryStore(clock)
+        #: Permits this fallback granted: their outcome is recorded here too.
+        self.permits: set[str] = set()
+        self._policies: dict[GroupKey, Policy] = {}
+        self._absorbed: dict[GroupKey, float] = {}
+        self._seeded: set[GroupKey] = set()
+
+    def new_outage(self) -> None:
+        """Each outage starts from the last state read before it."""
+        self._seeded.clear()
+
+    def policy(self, key: GroupKey, policy: Policy, last: GroupState | None) -> Policy:
+        """The fallback's policy for ``key``, its state seeded (once per outage) from ``last``."""
+        fb = self._policies.get(key)
+        if fb is None:
+            fb = self._policies[key] = fallback_policy(policy, self.workers)
+        if key in self._seeded:
+            return fb
+        self._seeded.add(key)
+        if last is None or self.store.state(key) is not None:
+            return fb
+        seed = seed_from(last, fb, now=self.clock.now(), workers=self.workers, margin=policy.margin)
+        self.store.put(key, seed)
+        self._absorbed[key] = max([*seed.admission_times, self._absorbed.get(key, -math.inf)])  # not Redis' news
+        return fb
+
+    def unabsorbed(self) -> list[tuple[GroupKey, Policy, list[float]]]:
+        """Per group, the admissions made here that Redis has not been told of yet."""
+        out = []
+        for key, policy in list(self._policies.items()):
+            state = self.store.state(key)
+            if state is None:
+                continue
+            done = self._absorbed.get(key, -math.inf)
+            now = self.clock.now()
+            times = [t for t in state.admission_times if t > max(done, now - policy.window - policy.margin)]
+            if times:
+                out.append((key, policy, times))
+        return out
+
+    def absorbed(self, key: GroupKey, times: list[float]) -> None:
+        """Redis now counts ``times``."""
+        self._absorbed[key] = max(times)
