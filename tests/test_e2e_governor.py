@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from timing import assert_near_t_min
 
 from plumasync import Budget, ScaledClock
 from plumasync.sandbox import SandboxConfig, SandboxServer
@@ -54,7 +55,7 @@ async def harvest_listing(skew: float = 0.0, tenant: int = 0) -> tuple[float, fl
 SCENARIOS = {"plain": (0.0, 0), "skew +2 s": (2.0 * SCALE, 0), "tenant 5/window": (0.0, 5)}
 
 
-async def test_200_concurrent_gets_finish_within_5_percent_of_t_min() -> None:
+async def test_200_concurrent_gets_with_zero_429s_near_t_min() -> None:
     """Three independent sandboxes run side by side (the work is sparse: 30 requests per 3 s)."""
     results: dict[str, tuple[float, float, dict[int, int], int]] = {}
 
@@ -71,4 +72,4 @@ async def test_200_concurrent_gets_finish_within_5_percent_of_t_min() -> None:
         assert ok == N, name  # nothing lost
         assert statuses.get(429, 0) == 0, name
         assert statuses.get(200, 0) == N, name
-        assert elapsed <= 1.05 * t_min, name
+        assert_near_t_min(elapsed, t_min, name)
