@@ -32,8 +32,11 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .errors import ConfigurationError, HarvestError, PlumError
+from .calllogs import RETENTION_SECONDS
+from .errors import ConfigurationError, HarvestError, PlumError, RateLimitExceeded
 from .governor import Lane
+from .harvest_order import ListedCalls
+from .harvest_plan import HarvestPlan, plan_of
 from .models.calllogs import CallLogEntry
 from .sinks import HarvestedLog, Sink, open_sink
 from .transport import Abandoned, Drain
@@ -68,6 +71,8 @@ class HarvestProgress:
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    #: Logs retention deleted before their turn (skipped or answered "not found"): not failures.
+    expired: int = 0
     pages: int = 0
     requests: int = 0
     throttled: int = 0
@@ -81,7 +86,7 @@ class HarvestProgress:
         """Calls still to fetch (None until the total is known)."""
         if self.total is None:
             return None
-        return max(0, self.total - self.done - self.skipped - self.failed)
+        return max(0, self.total - self.done - self.skipped - self.failed - self.expired)
 
 
 @attrs.frozen
@@ -97,6 +102,7 @@ class HarvestSummary:
     throttled: int
     elapsed: float
     complete: bool
+    expired: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
@@ -124,8 +130,12 @@ class Harvest:
     def __init__(self, client: PlumClient, start: TimeLike, end: TimeLike, *, number: str | None = None,
                  concurrency: int = 8, sink: Sink | str | os.PathLike[str] | None = None,
                  jsonl: str | os.PathLike[str] | None = None, page_size: int = 10_000,
-                 format: str | None = None) -> None:
+                 format: str | None = None, retention: float = RETENTION_SECONDS) -> None:
         self._client = client
+        #: Seconds the server keeps a log (Plum: 5 days); older logs are counted as expired.
+        self.retention = float(retention)
+        #: The forecast, once the whole period is listed (also logged at INFO).
+        self.forecast: HarvestPlan | None = None
         # Validates the range, number and page size before anything else happens.
         self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, page_size)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -226,13 +236,39 @@ class Harvest:
         self.progress.stopping = True
         self._drain.stop()
 
+    async def plan(self) -> HarvestPlan:
+        """List the period (``ceil(listed / page_size)`` calls/logs requests, nothing else) and forecast
+        the harvest: calls listed, already stored, detail requests needed, finish time from the window
+        arithmetic and the budget's current state, logs that will expire first.  Writes nothing; the
+        Harvest can still be run afterwards (it lists again)."""
+        sink_arg, jsonl = self._sink_spec
+        self.sink = await anyio.to_thread.run_sync(lambda: open_sink(sink_arg, jsonl=jsonl))
+        calls = ListedCalls()
+        try:
+            with self._drain.active():
+                await self._list_all(calls)
+            self._update_requests()
+            return await anyio.to_thread.run_sync(self._forecast, calls)
+        finally:
+            calls.close()
+            if self.sink is not None and not isinstance(sink_arg, Sink):
+                await anyio.to_thread.run_sync(self.sink.close)
+            self.sink = None
+            self.progress = HarvestProgress()
+
+    def _forecast(self, calls: ListedCalls) -> HarvestPlan:
+        p = self.progress
+        return plan_of(calls.starts(), listed=p.total or 0, stored=p.skipped, pages=p.pages,
+                       governor=self._client.governor, group=self._group, retention=self.retention)
+
     def summary(self) -> HarvestSummary:
         """The counters so far, as a :class:`HarvestSummary`."""
         self._update_requests()
         p = self.progress
         return HarvestSummary(total=p.total or 0, fetched=p.done, skipped=p.skipped, failed=p.failed,
                               pages=p.pages, requests=p.requests, throttled=p.throttled,
-                              elapsed=self._client.clock.now() - p.started, complete=p.finished)
+                              elapsed=self._client.clock.now() - p.started, complete=p.finished,
+                              expired=p.expired)
 
     def eta(self) -> float | None:
         """Clock seconds the remaining work needs at least, from the window arithmetic (None: unknown)."""
@@ -267,38 +303,62 @@ class Harvest:
             out.close()  # ends the consumer's iteration, after `finished` is set
 
     async def _lister(self, todo: MemoryObjectSendStream[CallLogEntry], listed: anyio.Event) -> None:
-        seen: set[int] = set()
-        async with todo:
-            offset = 0
-            while not self._drain.stopping:
+        calls = ListedCalls()
+        try:
+            async with todo:
+                if not await self._list_all(calls):
+                    return
+                listed.set()
+                self.forecast = await anyio.to_thread.run_sync(self._forecast, calls)
+                log.info("harvest: %s", self.forecast.describe())
+                await self._dispatch_oldest_first(calls, todo)
+        finally:
+            calls.close()
+
+    async def _list_all(self, calls: ListedCalls) -> bool:
+        """Every listing page into ``calls`` (what the sink holds is skipped); False: stopped first."""
+        offset = 0
+        while not self._drain.stopping:
+            try:
+                page = await self._client.calllogs._logs_page(
+                    self._path, {**self._params, "offset": offset}, self._format,  # type: ignore[arg-type]
+                    Lane.BULK, None)
+            except Abandoned:
+                return False
+            self.progress.pages += 1
+            self.progress.total = page.total
+            self._update_requests()
+            stored = await self._stored([e.log_id for e in page.entries])
+            fresh = [e for e in page.entries if e.log_id not in stored]
+            self.progress.skipped += len(page.entries) - len(fresh)
+            await anyio.to_thread.run_sync(calls.add, fresh)  # a shifted listing never fetches twice
+            offset += len(page.entries)
+            if not page.entries or offset >= page.total:
+                return True
+        return False
+
+    async def _dispatch_oldest_first(self, calls: ListedCalls, todo: MemoryObjectSendStream[CallLogEntry]
+                                     ) -> None:
+        """Hand the listed calls to the workers in ascending start; a log already past retention is
+        counted as expired and costs no request."""
+        after: tuple[int, int] | None = None
+        while chunk := await anyio.to_thread.run_sync(calls.chunk_after, after):
+            after = (chunk[-1].start_ts, chunk[-1].log_id)
+            for entry in chunk:
+                if self._drain.stopping:
+                    self._dropped = True
+                    return
+                if self._is_expired(entry):
+                    self.progress.expired += 1
+                    continue
                 try:
-                    page = await self._client.calllogs._logs_page(
-                        self._path, {**self._params, "offset": offset}, self._format,  # type: ignore[arg-type]
-                        Lane.BULK, None)
-                except Abandoned:
+                    await todo.send(entry)
+                except anyio.BrokenResourceError:  # every worker has stopped
+                    self._dropped = True
                     return
-                self.progress.pages += 1
-                self.progress.total = page.total
-                self._update_requests()
-                ids = [e.log_id for e in page.entries if e.log_id not in seen]
-                stored = await self._stored(ids)
-                for entry in page.entries:
-                    if entry.log_id in seen:
-                        continue  # the listing shifted under us: never fetch twice
-                    seen.add(entry.log_id)
-                    if entry.log_id in stored:
-                        self.progress.skipped += 1
-                        continue
-                    if self._drain.stopping:
-                        return
-                    try:
-                        await todo.send(entry)
-                    except anyio.BrokenResourceError:  # every worker has stopped
-                        return
-                offset += len(page.entries)
-                if not page.entries or offset >= page.total:
-                    listed.set()
-                    return
+
+    def _is_expired(self, entry: CallLogEntry) -> bool:
+        return entry.start_ts + self.retention <= self._client.clock.now()
 
     async def _stored(self, ids: list[int]) -> set[int]:
         sink = self.sink
@@ -314,12 +374,17 @@ class Harvest:
                     self._dropped = True
                     return
                 try:
+                    # Waiting past the log's expiry would buy a "log not found": give up the wait instead.
+                    left = entry.start_ts + self.retention - self._client.clock.now()
                     detail = await self._client.calllogs.log(entry.log_id, format=self._format,  # type: ignore[arg-type]
-                                                             lane=Lane.BULK)
+                                                             lane=Lane.BULK, max_wait=max(0.0, left))
                 except Abandoned:  # stop() came while it waited for the budget: it cost nothing
                     self._dropped = True
                     return
                 except PlumError as exc:
+                    if _gone(exc) or self._is_expired(entry):  # retention takes it first: not a failure
+                        self.progress.expired += 1
+                        continue
                     failure = HarvestError(f"log {entry.log_id}: {exc}", log_id=entry.log_id, cause=exc)
                     self.failures.append(failure)
                     self.progress.failed += 1
@@ -345,6 +410,11 @@ class Harvest:
                 self.progress.done += len(batch)
                 for item in batch:
                     await out.send(item)
+
+
+def _gone(exc: PlumError) -> bool:
+    """The governor refused the wait locally (no request sent): the log expires before its turn."""
+    return isinstance(exc, RateLimitExceeded) and exc.status is None
 
 
 def _plain_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:

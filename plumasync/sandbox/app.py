@@ -203,7 +203,9 @@ class SandboxApp:
             if target.api == "vt":
                 response = voicetrends(target, request, self.trends, xml)
             else:
-                response = calllogs(target, request, self.data, xml)
+                kept = None if cfg.retention is None else now - cfg.retention
+                response = calllogs(target, request, self.data, xml, kept_from=kept,
+                                    newest_first=cfg.newest_first)
         injected = False
         if number in cfg.fail_requests or (
             cfg.fail_rate > 0 and hash_unit(cfg.fail_seed, "fail", number) < cfg.fail_rate
