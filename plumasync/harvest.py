@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import date, datetime
 from types import TracebackType
@@ -136,6 +136,8 @@ class Harvest:
         self.retention = float(retention)
         #: The forecast, once the whole period is listed (also logged at INFO).
         self.forecast: HarvestPlan | None = None
+        #: Called with the forecast as soon as it is known, before any detail request.
+        self.on_forecast: Callable[[HarvestPlan], None] | None = None
         # Validates the range, number and page size before anything else happens.
         self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, page_size)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -311,6 +313,8 @@ class Harvest:
                 listed.set()
                 self.forecast = await anyio.to_thread.run_sync(self._forecast, calls)
                 log.info("harvest: %s", self.forecast.describe())
+                if self.on_forecast is not None:
+                    self.on_forecast(self.forecast)
                 await self._dispatch_oldest_first(calls, todo)
         finally:
             calls.close()

@@ -25,7 +25,8 @@ def anyio_backend() -> str:
 
 def entry(log_id: int, start: int) -> CallLogEntry:
     moment = datetime.fromtimestamp(start, timezone.utc)
-    return CallLogEntry(log_id=log_id, session_id=SessionId(server="000020", channel=1, start=start, raw=f"000020;1;{start}"), dest="1", type="inbound",
+    session = SessionId(server="000020", channel=1, start=start, raw=f"000020;1;{start}")
+    return CallLogEntry(log_id=log_id, session_id=session, dest="1", type="inbound",
                         src="2", start=moment, end=moment)
 
 

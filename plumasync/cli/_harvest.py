@@ -50,6 +50,7 @@ HARVEST_EPILOG = f"""[bold]Examples[/bold]
   plumasync harvest --start 2024-05-01 --end 2024-05-02         # two whole days (UTC)
   plumasync harvest --start 2024-05-01T08:00-04:00 --end 1714608000 --jsonl calls.jsonl
   plumasync harvest --start 20240501 --end 20240501 --json      # one day; summary as JSON
+  plumasync harvest --start 2024-05-01 --end 2024-05-05 --plan  # forecast only: listing requests
 
 Dates: YYYYMMDD or YYYY-MM-DD (whole UTC days: --start from its midnight, --end through the end of that
 day, included, as in trends), ISO datetimes (naive ones are read as UTC) or Unix seconds (an exact
@@ -85,6 +86,10 @@ def harvest(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the final summary as one JSON object on stdout (progress stays on stderr).")
     ] = False,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help="List the period (listing requests only) and print the forecast: calls, requests "
+                       "needed, finish time, logs that will expire first. Fetches and writes nothing.")
+    ] = False,
     login: LoginOpt = None,
     password: PasswordOpt = None,
     voicetrends_url: VoiceTrendsOpt = None,
@@ -111,6 +116,10 @@ def harvest(
     opts.credentials()
     target = jsonl if jsonl is not None else (out or Path("calls.db"))
     sink = _open(target, jsonl is not None)
+    if plan:
+        quiet_below(opts, logging.ERROR)
+        run_async(opts, partial(_plan, opts, first, last, number, sink, page_size, as_json))
+        return
     resume = resume_command(ctx)
     if password_typed(ctx):
         resume += "   # --password omitted: set PLUM_PASSWORD or type it when asked"
@@ -143,6 +152,7 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
                 warnings.simplefilter("ignore", RetentionWarning)
                 job = plum.calllogs.harvest(first, last, number=number, concurrency=concurrency, sink=sink,
                                             page_size=page_size)
+            job.on_forecast = lambda plan: opts.err.print(plan.describe(), markup=False, highlight=False)
             title = f"Harvesting calls {_when(first)} → {_when(last)} into {target}"
             signum = await drive(job, HarvestDisplay(opts.err, plum, job, title=title, quiet=opts.quiet))
             summary = job.summary()
@@ -169,6 +179,24 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
     return ExitCode.OK
 
 
+async def _plan(opts: GlobalOptions, first: datetime, last: datetime, number: str | None, sink: Sink,
+                page_size: int, as_json: bool) -> int:
+    """``--plan``: the forecast only (listing requests, nothing written)."""
+    try:
+        async with opts.client() as plum:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RetentionWarning)
+                job = plum.calllogs.harvest(first, last, number=number, sink=sink, page_size=page_size)
+            forecast = await job.plan()
+    finally:
+        sink.close()
+    if as_json:
+        typer.echo(json.dumps(forecast.to_dict(), indent=2))
+    else:
+        Console(highlight=False).print(forecast.describe(), markup=False, soft_wrap=True)
+    return ExitCode.OK
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -180,7 +208,9 @@ def _print_summary(out: Console, summary: HarvestSummary, target: Path, signum: 
     requests = _n(summary.requests, "request")
     out.print(f"Harvest {state}: {stored} of {total} logs stored in {target} ({summary.fetched} fetched now, "
               f"{summary.skipped} already there, {summary.failed} failed) · {requests} · "
-              f"{summary.throttled} × 429 · {fmt_duration(summary.elapsed)}", markup=False, soft_wrap=True)
+              f"{summary.throttled} × 429 · {fmt_duration(summary.elapsed)}"
+              + (f" · {summary.expired} expired before their turn" if summary.expired else ""),
+              markup=False, soft_wrap=True)
 
 
 def _exit_code(summary: HarvestSummary, signum: int | None) -> ExitCode:
