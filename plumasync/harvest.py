@@ -55,6 +55,9 @@ log = logging.getLogger("plumasync")
 
 TimeLike = datetime | date | int | float
 BATCH = 200
+#: Clock seconds before its expiry a log is given up: a request sent closer than that races the
+#: server's deletion and is likely to buy only "log not found".
+EXPIRY_MARGIN = 60.0
 
 
 @attrs.define
@@ -261,7 +264,8 @@ class Harvest:
     def _forecast(self, calls: ListedCalls) -> HarvestPlan:
         p = self.progress
         return plan_of(calls.starts(), listed=p.total or 0, stored=p.skipped, pages=p.pages,
-                       governor=self._client.governor, group=self._group, retention=self.retention)
+                       governor=self._client.governor, group=self._group,
+                       retention=self.retention - EXPIRY_MARGIN)
 
     def summary(self) -> HarvestSummary:
         """The counters so far, as a :class:`HarvestSummary`."""
@@ -362,7 +366,7 @@ class Harvest:
                     return
 
     def _is_expired(self, entry: CallLogEntry) -> bool:
-        return entry.start_ts + self.retention <= self._client.clock.now()
+        return entry.start_ts + self.retention - EXPIRY_MARGIN <= self._client.clock.now()
 
     async def _stored(self, ids: list[int]) -> set[int]:
         sink = self.sink
@@ -379,7 +383,7 @@ class Harvest:
                     return
                 try:
                     # Waiting past the log's expiry would buy a "log not found": give up the wait instead.
-                    left = entry.start_ts + self.retention - self._client.clock.now()
+                    left = entry.start_ts + self.retention - EXPIRY_MARGIN - self._client.clock.now()
                     detail = await self._client.calllogs.log(entry.log_id, format=self._format,  # type: ignore[arg-type]
                                                              lane=Lane.BULK, max_wait=max(0.0, left))
                 except Abandoned:  # stop() came while it waited for the budget: it cost nothing
