@@ -205,7 +205,7 @@ class SandboxApp:
             else:
                 kept = None if cfg.retention is None else now - cfg.retention
                 response = calllogs(target, request, self.data, xml, kept_from=kept,
-                                    newest_first=cfg.newest_first)
+                                    newest_first=cfg.newest_first, until=now if cfg.live else None)
         injected = False
         if number in cfg.fail_requests or (
             cfg.fail_rate > 0 and hash_unit(cfg.fail_seed, "fail", number) < cfg.fail_rate

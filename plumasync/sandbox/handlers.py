@@ -208,11 +208,12 @@ def _listing_page(selection: Selection, offset: int, limit: int, newest_first: b
 
 
 def calllogs(route: Route, request: Request, data: CallData, xml: bool, *, kept_from: float | None = None,
-             newest_first: bool = False) -> Response:
+             newest_first: bool = False, until: float | None = None) -> Response:
     """Validate and serve a Call Logs service (already authenticated and counted).
 
     ``kept_from``: calls started before it are gone (retention): not listed, details ``log not found``.
     ``newest_first``: calls/logs lists in descending start order, as Plum does.
+    ``until``: calls not started yet (at or after it) do not exist: calls appear as time passes.
     """
     if request.method != "GET":
         return cl_failure(route, 405, "invalid HTTP method supplied (only GET allowed)", xml)
@@ -223,7 +224,8 @@ def calllogs(route: Route, request: Request, data: CallData, xml: bool, *, kept_
         if not args[0].isdigit():
             return cl_failure(route, 400, f"invalid log_id {args[0]!r}", xml)
         record = data.by_log_id(int(args[0]))
-        if record is None or _expired(data, int(args[0]), kept_from):
+        if record is None or _expired(data, int(args[0]), kept_from) or (
+                until is not None and record.start >= until):
             return cl_failure(route, 200, "log not found", xml)
         return Response(200, envelope_success("log", record.detail(), xml))
     if len(args) != 2:
@@ -240,6 +242,8 @@ def calllogs(route: Route, request: Request, data: CallData, xml: bool, *, kept_
     if resource == "logs":
         if kept_from is not None:
             start = max(start, math.ceil(kept_from))
+        if until is not None:
+            end = min(end, math.floor(until))
         selection = data.select(start, end, numbers) if start < end else data.select(end, end, numbers)
         logs = [data.call(i).listing() for i in _listing_page(selection, offset, limit, newest_first)]
         result: dict[str, object] = {"total_logs": str(len(selection)), "logs": logs}
