@@ -27,8 +27,15 @@ import attrs
 
 from .errors import ConfigurationError
 from .models.calllogs import CallLogDetail, CallLogEntry
-from .sinkfiles import (check_regular, check_writable, lock_file, open_locked, read_watermark, scan_jsonl,
-                        write_watermark)
+from .sinkfiles import (
+    check_regular,
+    check_writable,
+    lock_file,
+    open_locked,
+    read_watermark,
+    scan_jsonl,
+    write_watermark,
+)
 
 __all__ = ["HarvestedLog", "JSONLSink", "SQLiteSink", "Sink", "open_sink"]
 

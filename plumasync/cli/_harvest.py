@@ -34,13 +34,12 @@ from ._common import (
     VoiceTrendsOpt,
     connection,
     fmt_duration,
-    parse_end,
-    parse_time,
     password_typed,
     quiet_below,
     resume_command,
     run_async,
 )
+from ._follow import bound, run_follow
 from ._progress import HarvestDisplay, drive
 
 __all__ = ["harvest"]
@@ -51,6 +50,8 @@ HARVEST_EPILOG = f"""[bold]Examples[/bold]
   plumasync harvest --start 2024-05-01T08:00-04:00 --end 1714608000 --jsonl calls.jsonl
   plumasync harvest --start 20240501 --end 20240501 --json      # one day; summary as JSON
   plumasync harvest --start 2024-05-01 --end 2024-05-05 --plan  # forecast only: listing requests
+  plumasync harvest --since 5d --until now                      # relative times
+  plumasync harvest --since 5d --follow                         # then keep following, until SIGTERM
 
 Dates: YYYYMMDD or YYYY-MM-DD (whole UTC days: --start from its midnight, --end through the end of that
 day, included, as in trends), ISO datetimes (naive ones are read as UTC) or Unix seconds (an exact
@@ -65,14 +66,16 @@ skipped and cost no request.
 @app.command(epilog=HARVEST_EPILOG)
 def harvest(
     ctx: typer.Context,
-    start: Annotated[str, typer.Option("--start", show_default=False,
-                                       help="First instant (included) of the calls' start times: YYYYMMDD, "
-                                            "YYYY-MM-DD (midnight UTC), ISO datetime (naive = UTC) or Unix "
-                                            "seconds.")],
-    end: Annotated[str, typer.Option("--end", show_default=False,
-                                     help="Last day, included, for a plain date (YYYYMMDD, YYYY-MM-DD: "
-                                          "through the end of that UTC day); an exact end, excluded, for "
-                                          "an ISO datetime or Unix seconds.")],
+    start: Annotated[str | None, typer.Option("--start", "--since", show_default=False,
+                                              help="First instant (included) of the calls' start times: "
+                                                   "YYYYMMDD, YYYY-MM-DD (midnight UTC), ISO datetime (naive "
+                                                   "= UTC), Unix seconds, or a duration ago (5d, 12h, 30m).")
+                     ] = None,
+    end: Annotated[str | None, typer.Option("--end", "--until", show_default=False,
+                                            help="Last day, included, for a plain date (YYYYMMDD, YYYY-MM-DD: "
+                                                 "through the end of that UTC day); an exact end, excluded, "
+                                                 "for an ISO datetime, Unix seconds, 'now' or a duration ago.")
+                   ] = None,
     number: Annotated[str | None, typer.Option("--number", help="Only calls to this phone number.")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="SQLite file to fill, table calls (default: calls.db).")] = None,
@@ -90,6 +93,9 @@ def harvest(
         "--plan", help="List the period (listing requests only) and print the forecast: calls, requests "
                        "needed, finish time, logs that will expire first. Fetches and writes nothing.")
     ] = False,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep going after catching up: list new calls once per window and fetch them, "
+                         "until SIGTERM/Ctrl-C; resumes from the watermark kept beside the output.")] = False,
     login: LoginOpt = None,
     password: PasswordOpt = None,
     voicetrends_url: VoiceTrendsOpt = None,
@@ -105,8 +111,17 @@ def harvest(
     """
     opts = connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url,
                       calllogs_url=calllogs_url, store=store, verbose=verbose, budget=budget)
-    first, last = parse_time(start, "--start"), parse_end(end, "--end")
-    if last <= first:
+    if start is None:
+        raise typer.BadParameter("a start is required: --start/--since (e.g. --since 5d)", param_hint="--start")
+    if follow and end is not None:
+        raise typer.BadParameter("--follow runs until stopped: drop --end/--until", param_hint="--follow")
+    if follow and plan:
+        raise typer.BadParameter("choose one of --follow and --plan", param_hint="--follow")
+    if end is None and not follow:
+        raise typer.BadParameter("an end is required: --end/--until (e.g. --until now)", param_hint="--end")
+    first = bound(start, "--start", end=False)
+    last = bound(end or "now", "--end", end=True)
+    if last <= first and not follow:
         raise typer.BadParameter(f"{end!r} is not after --start {start!r}", param_hint="--end")
     if out is not None and jsonl is not None:
         raise typer.BadParameter("choose one of --out (SQLite) and --jsonl, not both", param_hint="--jsonl")
@@ -116,6 +131,11 @@ def harvest(
     opts.credentials()
     target = jsonl if jsonl is not None else (out or Path("calls.db"))
     sink = _open(target, jsonl is not None)
+    if follow:
+        sink.close()  # each cycle opens it again
+        quiet_below(opts, logging.ERROR)
+        run_async(opts, partial(run_follow, opts, first, number, target, jsonl is not None, concurrency,
+                                page_size, as_json))
     if plan:
         quiet_below(opts, logging.ERROR)
         run_async(opts, partial(_plan, opts, first, last, number, sink, page_size, as_json))
@@ -152,7 +172,8 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
                 warnings.simplefilter("ignore", RetentionWarning)
                 job = plum.calllogs.harvest(first, last, number=number, concurrency=concurrency, sink=sink,
                                             page_size=page_size)
-            job.on_forecast = lambda plan: opts.err.print(plan.describe(), markup=False, highlight=False)
+            if not opts.quiet:
+                job.on_forecast = lambda plan: opts.err.print(plan.describe(), markup=False, highlight=False)
             title = f"Harvesting calls {_when(first)} → {_when(last)} into {target}"
             signum = await drive(job, HarvestDisplay(opts.err, plum, job, title=title, quiet=opts.quiet))
             summary = job.summary()
