@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from . import metrics
 from .calllogs import RETENTION_SECONDS
 from .errors import ConfigurationError, HarvestError, PlumError, RateLimitExceeded
 from .governor import Lane
@@ -89,6 +90,7 @@ class Harvest:
         self.forecast: HarvestPlan | None = None
         #: Called with the forecast as soon as it is known, before any detail request.
         self.on_forecast: Callable[[HarvestPlan], None] | None = None
+        metrics.watch_harvest(self)
         # Validates the range, number and page size before anything else happens.
         self._path, self._params = client.calllogs._listing("logs", start, end, number, 0, page_size)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import attrs
 
+from .. import metrics
 from ..errors import ConfigurationError, RateLimitExceeded
 from .arithmetic import minimum_duration
 from .clock import Clock, SystemClock
@@ -149,6 +150,7 @@ class Governor:
         self._policies: dict[str, Policy] = {}
         self._queues: dict[str, _Queue] = {}
         self._last: dict[str, GroupSnapshot] = {}
+        metrics.watch_governor(self)
         self._prefix = uuid.uuid4().hex[:12] + "-"  # unique across processes sharing a store
         self._ids = itertools.count()
         #: Per group, this process's own counts: requests ``sent`` and ``throttled`` (429) answers.
@@ -193,6 +195,7 @@ class Governor:
                         queue.retry_at[lane] = None
                         queue.notify()
                         self.stats[key]["sent"] += 1
+                        metrics.record_granted(key, self.clock.now() - start)
                         return Permit(key=key, id=permit_id, lane=lane, policy=policy)
                     retry_at = timed.decision.retry_at
                     now = self.clock.now()
@@ -251,6 +254,7 @@ class Governor:
         await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
         if status == 429:
             self.stats[permit.key]["throttled"] += 1
+            metrics.record_throttled(permit.key)
         self._queues[permit.key].notify()
 
     async def cancel(self, permit: Permit) -> None:
