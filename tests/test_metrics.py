@@ -63,3 +63,47 @@ def test_counters_move_during_a_harvest(tmp_path: Path) -> None:
     assert after["plumasync.harvest.logs[state=done]"] == 30
     assert after["plumasync.harvest.logs[state=left]"] == 0
     assert "plumasync.budget.remaining[group=calllogs]" in after
+
+
+def _total(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and 'group="calllogs"' in line)
+
+
+def test_metrics_port_serves_counters_that_move_during_a_run(tmp_path: Path) -> None:
+    pytest.importorskip("opentelemetry.exporter.prometheus", reason="plumasync[metrics] is not installed")
+    import os
+    import socket
+    import time
+
+    import httpx
+
+    from plumasync.sandbox import SandboxConfig, SandboxServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = SandboxConfig(calls_count=80, latency=0.05)
+    with SandboxServer(config) as server:
+        start = config.start_of_calls
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PLUM_LOGIN": "demo",
+               "PLUM_PASSWORD": "demo-password", "PLUM_VOICETRENDS_URL": server.voicetrends_url,
+               "PLUM_CALLLOGS_URL": server.calllogs_url}
+        proc = subprocess.Popen([sys.executable, "-m", "plumasync", "-q", "harvest", "--start", str(start), "--end",
+                                 str(start + 80 * 60), "--concurrency", "1", "--out", str(tmp_path / "c.db"),
+                                 "--metrics-port", str(port)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        scraped: list[float] = []
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                time.sleep(0.05)
+                continue
+            scraped.append(_total(body, "plumasync_requests"))
+            time.sleep(0.3)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    moving = [value for value in scraped if value > 0]
+    assert len(moving) >= 2 and moving[-1] > moving[0], scraped  # the counter moved while we watched

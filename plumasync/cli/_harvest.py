@@ -40,6 +40,7 @@ from ._common import (
     run_async,
 )
 from ._follow import bound, run_follow
+from ._metrics import serve_metrics
 from ._progress import HarvestDisplay, drive
 
 __all__ = ["harvest"]
@@ -96,6 +97,9 @@ def harvest(
     follow: Annotated[bool, typer.Option(
         "--follow", help="Keep going after catching up: list new calls once per window and fetch them, "
                          "until SIGTERM/Ctrl-C; resumes from the watermark kept beside the output.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=1, max=65535, help="Serve OpenTelemetry metrics for Prometheus on "
+                                                 "127.0.0.1:PORT/metrics (needs plumasync[metrics]).")] = None,
     login: LoginOpt = None,
     password: PasswordOpt = None,
     voicetrends_url: VoiceTrendsOpt = None,
@@ -130,6 +134,8 @@ def harvest(
                        style="yellow", highlight=False)
     opts.credentials()
     target = jsonl if jsonl is not None else (out or Path("calls.db"))
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
     sink = _open(target, jsonl is not None)
     if follow:
         sink.close()  # each cycle opens it again
