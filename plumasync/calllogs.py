@@ -22,10 +22,11 @@ from .config import Format, TimeLike
 from .governor import Lane, Usage
 from .governor.clock import Clock
 from .harvest import Harvest
+from .harvest_plan import budget_now
 from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
 from .models.loglines import ErrorPage, SessionPage
 from .sinks import Sink
-from .validation import MAX_PAGE_SIZE
+from .validation import MAX_PAGE_SIZE, RETENTION_SECONDS
 
 __all__ = ["MAX_PAGE_SIZE", "RETENTION_SECONDS", "CallLogs", "LogListing", "RetentionWarning", "before_retention"]
 
@@ -34,9 +35,6 @@ log = logging.getLogger("plumasync")
 P = TypeVar("P", CallLogPage, SessionPage, ErrorPage)
 LP = TypeVar("LP", SessionPage, ErrorPage)
 Item = TypeVar("Item")
-
-#: Call logs are kept for the previous 5 days.
-RETENTION_SECONDS = 5 * 86_400
 
 
 def before_retention(start: float, now: float) -> bool:
@@ -89,6 +87,12 @@ class CallLogs:
     def eta(self, requests: int, lane: Lane = Lane.BULK) -> float:
         """The least clock time ``requests`` more Call Logs requests can take, from the window arithmetic."""
         return self._client.governor.eta(self._client.groups["calllogs"], requests, lane)
+
+    def budget_now(self) -> tuple[int, int, float]:
+        """``(remaining now, per window, window seconds)`` of the Call Logs budget for the bulk lane, as
+        the governor knows it without I/O (no request)."""
+        key = self._client.groups["calllogs"]
+        return budget_now(self._client.governor.policy(key), self._client.governor.peek(key))
 
     async def _get(self, path: str, params: dict[str, str | int] | None, fmt: Format, lane: Lane,
                    max_wait: float | None) -> tuple[bytes, dict[str, Any]]:
@@ -230,14 +234,16 @@ class CallLogs:
 
     def harvest(self, start: TimeLike, end: TimeLike, *, number: str | None = None, concurrency: int = 8,
                 sink: Sink | str | os.PathLike[str] | None = None, jsonl: str | os.PathLike[str] | None = None,
-                page_size: int = MAX_PAGE_SIZE, format: Format | None = None) -> Harvest:
+                page_size: int = MAX_PAGE_SIZE, format: Format | None = None,
+                retention: float = RETENTION_SECONDS) -> Harvest:
         """List every call in ``[start, end)`` and fetch each one's log, concurrently, in the bulk lane.
 
         Arguments are checked now, before any request.  See :class:`plumasync.harvest.Harvest` for what
-        each option does and what the harvest costs.
+        each option does and what the harvest costs.  ``retention``: seconds the server keeps a log
+        (default 5 days); a log older than that is counted as expired and costs no request.
         """
         return Harvest(self, start, end, number=number, concurrency=concurrency, sink=sink, jsonl=jsonl,
-                       page_size=page_size, format=format)
+                       page_size=page_size, format=format, retention=retention)
 
 
 async def _paginate(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], tuple[Item, ...]]

@@ -23,23 +23,25 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Protocol
 
 import anyio
-import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from . import metrics
 from .config import Format, TimeLike
-from .errors import Abandoned, ConfigurationError, HarvestError, PlumError
+from .errors import Abandoned, ConfigurationError, HarvestError, PlumError, RateLimitExceeded
 from .governor import Lane, Usage
-from .governor.clock import Clock
-from .models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
+from .harvest_order import ListedCalls
+from .harvest_plan import HarvestPlan, plan_of
+from .harvest_progress import HarvestProgress, HarvestSummary
+from .harvest_source import CallLogSource
+from .models.calllogs import CallLogEntry
 from .sinks import HarvestedLog, Sink, open_sink
 from .transport import Drain
-from .validation import MAX_PAGE_SIZE
+from .validation import MAX_PAGE_SIZE, RETENTION_SECONDS
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found, unused-ignore]
@@ -49,78 +51,9 @@ __all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
 log = logging.getLogger("plumasync")
 
 BATCH = 200
-
-
-class Pages(Protocol):
-    """A checked calls/logs query (:class:`plumasync.calllogs.LogListing`)."""
-
-    async def page(self, offset: int) -> CallLogPage: ...
-
-
-class CallLogSource(Protocol):
-    """What a harvest needs of the Call Logs API: the public face of :class:`plumasync.calllogs.CallLogs`."""
-
-    @property
-    def clock(self) -> Clock: ...
-
-    def listing(self, start: TimeLike, end: TimeLike, *, number: str | None = ..., page_size: int = ...,
-                format: Format | None = ..., lane: Lane = ..., max_wait: float | None = ...) -> Pages: ...
-
-    async def log(self, log_id: int | str, *, format: Format | None = ..., lane: Lane = ...,
-                  max_wait: float | None = ...) -> CallLogDetail: ...
-
-    def usage(self) -> Usage: ...
-
-    def eta(self, requests: int, lane: Lane = ...) -> float: ...
-
-
-@attrs.define
-class HarvestProgress:
-    """Live counters of a harvest (read them while it runs).
-
-    ``total``: calls listed by the server for the period (None until the first page); ``done``: details
-    fetched and stored in this run; ``skipped``: already stored before; ``failed``: gave up after every
-    retry; ``pages``: listing pages read; ``requests``/``throttled``: requests this process sent to the
-    Call Logs API, and 429s among them, since the harvest began.
-    """
-
-    total: int | None = None
-    done: int = 0
-    skipped: int = 0
-    failed: int = 0
-    pages: int = 0
-    requests: int = 0
-    throttled: int = 0
-    started: float = 0.0
-    finished: bool = False
-    #: :meth:`Harvest.stop` was called: requests already sent are finishing, nothing new starts.
-    stopping: bool = False
-
-    @property
-    def left(self) -> int | None:
-        """Calls still to fetch (None until the total is known)."""
-        if self.total is None:
-            return None
-        return max(0, self.total - self.done - self.skipped - self.failed)
-
-
-@attrs.frozen
-class HarvestSummary:
-    """The outcome of a finished (or interrupted) harvest."""
-
-    total: int
-    fetched: int
-    skipped: int
-    failed: int
-    pages: int
-    requests: int
-    throttled: int
-    elapsed: float
-    complete: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict."""
-        return attrs.asdict(self)
+#: Clock seconds before its expiry a log is given up: a request sent closer than that races the
+#: server's deletion and is likely to buy only "log not found".
+EXPIRY_MARGIN = 60.0
 
 
 class Harvest:
@@ -128,7 +61,8 @@ class Harvest:
 
     Arguments (checked before any request): ``number`` (only calls to that number), ``concurrency``
     (detail requests in flight, default 8), ``sink`` (a :class:`~plumasync.sinks.Sink`, or a SQLite path),
-    ``jsonl`` (a JSON Lines path instead), ``page_size`` (1..10000, default 10000), ``format``.
+    ``jsonl`` (a JSON Lines path instead), ``page_size`` (1..10000, default 10000), ``format``,
+    ``retention`` (seconds the server keeps a log, default 5 days: an older log is counted as expired).
 
     Cost: ``ceil(listed / page_size)`` listing requests plus one request per call not already stored.
     A listing page that still fails after every retry ends the harvest with that error (a
@@ -144,10 +78,17 @@ class Harvest:
     def __init__(self, calllogs: CallLogSource, start: TimeLike, end: TimeLike, *, number: str | None = None,
                  concurrency: int = 8, sink: Sink | str | os.PathLike[str] | None = None,
                  jsonl: str | os.PathLike[str] | None = None, page_size: int = MAX_PAGE_SIZE,
-                 format: Format | None = None) -> None:
+                 format: Format | None = None, retention: float = RETENTION_SECONDS) -> None:
         self._calllogs = calllogs
         if format not in (None, "json", "xml"):
             raise ConfigurationError(f"format must be 'json' or 'xml', got {format!r}")
+        #: Seconds the server keeps a log (Plum: 5 days); older logs are counted as expired.
+        self.retention = float(retention)
+        #: The forecast, once the whole period is listed (also logged at INFO).
+        self.forecast: HarvestPlan | None = None
+        #: Called with the forecast as soon as it is known, before any detail request.
+        self.on_forecast: Callable[[HarvestPlan], None] | None = None
+        metrics.watch_harvest(self)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
         self.concurrency = concurrency
@@ -243,13 +184,40 @@ class Harvest:
         self.progress.stopping = True
         self._drain.stop()
 
+    async def plan(self) -> HarvestPlan:
+        """List the period (``ceil(listed / page_size)`` calls/logs requests, nothing else) and forecast
+        the harvest: calls listed, already stored, detail requests needed, finish time from the window
+        arithmetic and the budget's current state, logs that will expire first.  Writes nothing; the
+        Harvest can still be run afterwards (it lists again)."""
+        sink_arg, jsonl = self._sink_spec
+        self.sink = await anyio.to_thread.run_sync(lambda: open_sink(sink_arg, jsonl=jsonl))
+        calls = ListedCalls()
+        try:
+            with self._drain.active():
+                await self._list_all(calls)
+            self._update_requests()
+            return await anyio.to_thread.run_sync(self._forecast, calls)
+        finally:
+            calls.close()
+            if self.sink is not None and not isinstance(sink_arg, Sink):
+                await anyio.to_thread.run_sync(self.sink.close)
+            self.sink = None
+            self.progress = HarvestProgress()
+
+    def _forecast(self, calls: ListedCalls) -> HarvestPlan:
+        p, source = self.progress, self._calllogs
+        return plan_of(calls.starts(), listed=p.total or 0, stored=p.skipped, pages=p.pages,
+                       now=source.clock.now(), budget=source.budget_now(), eta=source.eta,
+                       retention=self.retention - EXPIRY_MARGIN)
+
     def summary(self) -> HarvestSummary:
         """The counters so far, as a :class:`HarvestSummary`."""
         self._update_requests()
         p = self.progress
         return HarvestSummary(total=p.total or 0, fetched=p.done, skipped=p.skipped, failed=p.failed,
                               pages=p.pages, requests=p.requests, throttled=p.throttled,
-                              elapsed=self._calllogs.clock.now() - p.started, complete=p.finished)
+                              elapsed=self._calllogs.clock.now() - p.started, complete=p.finished,
+                              expired=p.expired)
 
     def eta(self) -> float | None:
         """Clock seconds the remaining work needs at least, from the window arithmetic (None: unknown)."""
@@ -284,36 +252,62 @@ class Harvest:
             out.close()  # ends the consumer's iteration, after `finished` is set
 
     async def _lister(self, todo: MemoryObjectSendStream[CallLogEntry], listed: anyio.Event) -> None:
-        seen: set[int] = set()
-        async with todo:
-            offset = 0
-            while not self._drain.stopping:
+        calls = ListedCalls()
+        try:
+            async with todo:
+                if not await self._list_all(calls):
+                    return
+                listed.set()
+                self.forecast = await anyio.to_thread.run_sync(self._forecast, calls)
+                log.info("harvest: %s", self.forecast.describe())
+                if self.on_forecast is not None:
+                    self.on_forecast(self.forecast)
+                await self._dispatch_oldest_first(calls, todo)
+        finally:
+            calls.close()
+
+    async def _list_all(self, calls: ListedCalls) -> bool:
+        """Every listing page into ``calls`` (what the sink holds is skipped); False: stopped first."""
+        offset = 0
+        while not self._drain.stopping:
+            try:
+                page = await self._pages.page(offset)
+            except Abandoned:
+                return False
+            self.progress.pages += 1
+            self.progress.total = page.total
+            self._update_requests()
+            stored = await self._stored([e.log_id for e in page.entries])
+            fresh = [e for e in page.entries if e.log_id not in stored]
+            self.progress.skipped += len(page.entries) - len(fresh)
+            await anyio.to_thread.run_sync(calls.add, fresh)  # a shifted listing never fetches twice
+            if page.next_offset is None:  # the listing's one stop rule
+                return True
+            offset = page.next_offset
+        return False
+
+    async def _dispatch_oldest_first(self, calls: ListedCalls, todo: MemoryObjectSendStream[CallLogEntry]
+                                     ) -> None:
+        """Hand the listed calls to the workers in ascending start; a log already past retention is
+        counted as expired and costs no request."""
+        after: tuple[int, int] | None = None
+        while chunk := await anyio.to_thread.run_sync(calls.chunk_after, after):
+            after = (chunk[-1].start_ts, chunk[-1].log_id)
+            for entry in chunk:
+                if self._drain.stopping:
+                    self._dropped = True
+                    return
+                if self._is_expired(entry):
+                    self.progress.expired += 1
+                    continue
                 try:
-                    page = await self._pages.page(offset)
-                except Abandoned:
+                    await todo.send(entry)
+                except anyio.BrokenResourceError:  # every worker has stopped
+                    self._dropped = True
                     return
-                self.progress.pages += 1
-                self.progress.total = page.total
-                self._update_requests()
-                ids = [e.log_id for e in page.entries if e.log_id not in seen]
-                stored = await self._stored(ids)
-                for entry in page.entries:
-                    if entry.log_id in seen:
-                        continue  # the listing shifted under us: never fetch twice
-                    seen.add(entry.log_id)
-                    if entry.log_id in stored:
-                        self.progress.skipped += 1
-                        continue
-                    if self._drain.stopping:
-                        return
-                    try:
-                        await todo.send(entry)
-                    except anyio.BrokenResourceError:  # every worker has stopped
-                        return
-                if page.next_offset is None:  # the listing's one stop rule
-                    listed.set()
-                    return
-                offset = page.next_offset
+
+    def _is_expired(self, entry: CallLogEntry) -> bool:
+        return entry.start_ts + self.retention - EXPIRY_MARGIN <= self._calllogs.clock.now()
 
     async def _stored(self, ids: list[int]) -> set[int]:
         sink = self.sink
@@ -329,11 +323,17 @@ class Harvest:
                     self._dropped = True
                     return
                 try:
-                    detail = await self._calllogs.log(entry.log_id, format=self._format, lane=Lane.BULK)
+                    # Waiting past the log's expiry would buy a "log not found": give up the wait instead.
+                    left = entry.start_ts + self.retention - EXPIRY_MARGIN - self._calllogs.clock.now()
+                    detail = await self._calllogs.log(entry.log_id, format=self._format, lane=Lane.BULK,
+                                                      max_wait=max(0.0, left))
                 except Abandoned:  # stop() came while it waited for the budget: it cost nothing
                     self._dropped = True
                     return
                 except PlumError as exc:
+                    if _gone(exc) or self._is_expired(entry):  # retention takes it first: not a failure
+                        self.progress.expired += 1
+                        continue
                     failure = HarvestError(f"log {entry.log_id}: {exc}", log_id=entry.log_id, cause=exc)
                     self.failures.append(failure)
                     self.progress.failed += 1
@@ -359,6 +359,11 @@ class Harvest:
                 self.progress.done += len(batch)
                 for item in batch:
                     await out.send(item)
+
+
+def _gone(exc: PlumError) -> bool:
+    """The governor refused the wait locally (no request sent): the log expires before its turn."""
+    return isinstance(exc, RateLimitExceeded) and exc.status is None
 
 
 def _plain_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:

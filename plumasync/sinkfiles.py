@@ -151,3 +151,18 @@ def scan_jsonl(path: Path) -> JSONLScan:
                 scan.damaged.append(scan.lines)
         scan.size = f.tell()
     return scan
+
+
+def read_watermark(path: Path) -> int | None:
+    """The follow mode's watermark kept in ``path`` (None: absent or unreadable, so start from --since)."""
+    try:
+        return int(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_watermark(path: Path, start: int) -> None:
+    """Replace ``path`` with ``start`` atomically (a crash leaves the old watermark or the new one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{int(start)}\n", encoding="ascii")
+    os.replace(tmp, path)

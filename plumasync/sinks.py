@@ -27,7 +27,15 @@ import attrs
 
 from .errors import ConfigurationError
 from .models.calllogs import CallLogDetail, CallLogEntry
-from .sinkfiles import check_regular, check_writable, lock_file, open_locked, scan_jsonl
+from .sinkfiles import (
+    check_regular,
+    check_writable,
+    lock_file,
+    open_locked,
+    read_watermark,
+    scan_jsonl,
+    write_watermark,
+)
 
 __all__ = ["HarvestedLog", "JSONLSink", "SQLiteSink", "Sink", "open_sink"]
 
@@ -70,6 +78,18 @@ class Sink(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""
+
+    def watermark(self) -> int | None:
+        """The follow mode's watermark: calls started before it are all stored (None: never set)."""
+        return read_watermark(self.watermark_path())
+
+    def set_watermark(self, start: int) -> None:
+        """Record the watermark (atomically, beside the data)."""
+        write_watermark(self.watermark_path(), start)
+
+    def watermark_path(self) -> Path:
+        """Where the watermark lives (a small sidecar file)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no watermark")
 
 
 _SCHEMA = """
@@ -185,6 +205,9 @@ class SQLiteSink(Sink):
         os.close(self._lock_fd)
         self._lock_fd = -1
 
+    def watermark_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".watermark")
+
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"
 
@@ -263,6 +286,9 @@ class JSONLSink(Sink):
         self._file.close()
         if empty:
             self.path.unlink(missing_ok=True)
+
+    def watermark_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".watermark")
 
     def __repr__(self) -> str:
         return f"JSONLSink({str(self.path)!r})"

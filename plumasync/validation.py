@@ -19,6 +19,7 @@ __all__ = [
     "MAX_PHONE_DIGITS",
     "MAX_TIMESTAMP",
     "PERIODS",
+    "RETENTION_SECONDS",
     "cl_range",
     "cl_timestamp",
     "log_id",
@@ -35,6 +36,8 @@ PERIODS = ("day", "week", "month")
 """VoiceTrends grouping periods."""
 
 MAX_PAGE_SIZE = 10_000
+#: Call logs are kept for the previous 5 days (seconds).
+RETENTION_SECONDS = 5 * 86_400
 """The largest ``limit`` the Call Logs listings accept."""
 
 MAX_PHONE_DIGITS = 15

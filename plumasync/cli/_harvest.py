@@ -35,13 +35,13 @@ from ._common import (
     VoiceTrendsOpt,
     connection,
     fmt_duration,
-    parse_end,
-    parse_time,
     password_typed,
     quiet_below,
     resume_command,
     run_async,
 )
+from ._follow import bound, run_follow
+from ._metrics import serve_metrics
 from ._progress import HarvestDisplay, drive
 
 __all__ = ["harvest"]
@@ -51,6 +51,9 @@ HARVEST_EPILOG = f"""[bold]Examples[/bold]
   plumasync harvest --start 2024-05-01 --end 2024-05-02         # two whole days (UTC)
   plumasync harvest --start 2024-05-01T08:00-04:00 --end 1714608000 --jsonl calls.jsonl
   plumasync harvest --start 20240501 --end 20240501 --json      # one day; summary as JSON
+  plumasync harvest --start 2024-05-01 --end 2024-05-05 --plan  # forecast only: listing requests
+  plumasync harvest --since 5d --until now                      # relative times
+  plumasync harvest --since 5d --follow                         # then keep following, until SIGTERM
 
 Dates: YYYYMMDD or YYYY-MM-DD (whole UTC days: --start from its midnight, --end through the end of that
 day, included, as in trends), ISO datetimes (naive ones are read as UTC) or Unix seconds (an exact
@@ -62,17 +65,30 @@ skipped and cost no request.
 {EXIT_CODES_HELP}"""
 
 
+SinceOpt = Annotated[str | None, typer.Option(
+    "--start", "--since", show_default=False,
+    help="First instant (included) of the calls' start times: YYYYMMDD, YYYY-MM-DD (midnight UTC), ISO "
+         "datetime (naive = UTC), Unix seconds, or a duration ago (5d, 12h, 30m).")]
+UntilOpt = Annotated[str | None, typer.Option(
+    "--end", "--until", show_default=False,
+    help="Last day, included, for a plain date (YYYYMMDD, YYYY-MM-DD: through the end of that UTC day); an "
+         "exact end, excluded, for an ISO datetime, Unix seconds, 'now' or a duration ago.")]
+PlanOpt = Annotated[bool, typer.Option(
+    "--plan", help="List the period (listing requests only) and print the forecast: calls, requests needed, "
+                   "finish time, logs that will expire first. Fetches and writes nothing.")]
+FollowOpt = Annotated[bool, typer.Option(
+    "--follow", help="Keep going after catching up: list new calls once per window and fetch them, until "
+                     "SIGTERM/Ctrl-C; resumes from the watermark kept beside the output.")]
+MetricsPortOpt = Annotated[int | None, typer.Option(
+    "--metrics-port", min=1, max=65535,
+    help="Serve OpenTelemetry metrics for Prometheus on 127.0.0.1:PORT/metrics (needs plumasync[metrics]).")]
+
+
 @app.command(epilog=HARVEST_EPILOG)
 def harvest(
     ctx: typer.Context,
-    start: Annotated[str, typer.Option("--start", show_default=False,
-                                       help="First instant (included) of the calls' start times: YYYYMMDD, "
-                                            "YYYY-MM-DD (midnight UTC), ISO datetime (naive = UTC) or Unix "
-                                            "seconds.")],
-    end: Annotated[str, typer.Option("--end", show_default=False,
-                                     help="Last day, included, for a plain date (YYYYMMDD, YYYY-MM-DD: "
-                                          "through the end of that UTC day); an exact end, excluded, for "
-                                          "an ISO datetime or Unix seconds.")],
+    start: SinceOpt = None,
+    end: UntilOpt = None,
     number: Annotated[str | None, typer.Option("--number", help="Only calls to this phone number.")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="SQLite file to fill, table calls (default: calls.db).")] = None,
@@ -86,6 +102,9 @@ def harvest(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the final summary as one JSON object on stdout (progress stays on stderr).")
     ] = False,
+    plan: PlanOpt = False,
+    follow: FollowOpt = False,
+    metrics_port: MetricsPortOpt = None,
     login: LoginOpt = None,
     password: PasswordOpt = None,
     voicetrends_url: VoiceTrendsOpt = None,
@@ -101,23 +120,51 @@ def harvest(
     """
     opts = connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url,
                       calllogs_url=calllogs_url, store=store, verbose=verbose, budget=budget)
-    first, last = parse_time(start, "--start"), parse_end(end, "--end")
-    if last <= first:
+    first, last = _period(start, end, follow=follow, plan=plan)
+    target = _target(opts, first, out, jsonl)
+    if metrics_port is not None:
+        serve_metrics(metrics_port)
+    sink = _open(target, jsonl is not None)
+    quiet_below(opts, logging.ERROR)  # the display shows waits; the summary counts failures
+    if follow:
+        sink.close()  # each cycle opens it again
+        run_async(opts, partial(run_follow, opts, first, number, target, jsonl is not None, concurrency,
+                                page_size, as_json))
+    if plan:
+        run_async(opts, partial(_plan, opts, first, last, number, sink, page_size, as_json))
+    resume = resume_command(ctx)
+    if password_typed(ctx):
+        resume += "   # --password omitted: set PLUM_PASSWORD or type it when asked"
+    run_async(opts, partial(_run, opts, first, last, number, sink, target, concurrency, page_size, resume,
+                            as_json))
+
+
+def _period(start: str | None, end: str | None, *, follow: bool, plan: bool) -> tuple[datetime, datetime]:
+    """The harvest's ``[first, last)`` from --start/--since and --end/--until, checked before anything else."""
+    if start is None:
+        raise typer.BadParameter("a start is required: --start/--since (e.g. --since 5d)", param_hint="--start")
+    if follow and end is not None:
+        raise typer.BadParameter("--follow runs until stopped: drop --end/--until", param_hint="--follow")
+    if follow and plan:
+        raise typer.BadParameter("choose one of --follow and --plan", param_hint="--follow")
+    if end is None and not follow:
+        raise typer.BadParameter("an end is required: --end/--until (e.g. --until now)", param_hint="--end")
+    first = bound(start, "--start", end=False)
+    last = bound(end or "now", "--end", end=True)
+    if last <= first and not follow:
         raise typer.BadParameter(f"{end!r} is not after --start {start!r}", param_hint="--end")
+    return first, last
+
+
+def _target(opts: GlobalOptions, first: datetime, out: Path | None, jsonl: Path | None) -> Path:
+    """The output file (checked, credentials asked for), after warning of a start before the retention."""
     if out is not None and jsonl is not None:
         raise typer.BadParameter("choose one of --out (SQLite) and --jsonl, not both", param_hint="--jsonl")
     if before_retention(first.timestamp(), time.time()) and not opts.quiet:
         opts.err.print("warning: calls/logs keeps only the previous 5 days: older calls will not be listed",
                        style="yellow", highlight=False)
     opts.credentials()
-    target = jsonl if jsonl is not None else (out or Path("calls.db"))
-    sink = _open(target, jsonl is not None)
-    resume = resume_command(ctx)
-    if password_typed(ctx):
-        resume += "   # --password omitted: set PLUM_PASSWORD or type it when asked"
-    quiet_below(opts, logging.ERROR)  # the display shows waits; the summary counts failures
-    run_async(opts, partial(_run, opts, first, last, number, sink, target, concurrency, page_size, resume,
-                            as_json))
+    return jsonl if jsonl is not None else (out or Path("calls.db"))
 
 
 def _open(target: Path, is_jsonl: bool) -> Sink:
@@ -144,6 +191,8 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
                 warnings.simplefilter("ignore", RetentionWarning)
                 job = plum.calllogs.harvest(first, last, number=number, concurrency=concurrency, sink=sink,
                                             page_size=page_size)
+            if not opts.quiet:
+                job.on_forecast = lambda plan: opts.err.print(plan.describe(), markup=False, highlight=False)
             title = f"Harvesting calls {_when(first)} → {_when(last)} into {target}"
             signum = await drive(job, HarvestDisplay(opts.err, plum, job, title=title, quiet=opts.quiet))
             summary = job.summary()
@@ -170,6 +219,24 @@ async def _run(opts: GlobalOptions, first: datetime, last: datetime, number: str
     return ExitCode.OK
 
 
+async def _plan(opts: GlobalOptions, first: datetime, last: datetime, number: str | None, sink: Sink,
+                page_size: int, as_json: bool) -> int:
+    """``--plan``: the forecast only (listing requests, nothing written)."""
+    try:
+        async with opts.client() as plum:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RetentionWarning)
+                job = plum.calllogs.harvest(first, last, number=number, sink=sink, page_size=page_size)
+            forecast = await job.plan()
+    finally:
+        sink.close()
+    if as_json:
+        typer.echo(json.dumps(forecast.to_dict(), indent=2))
+    else:
+        Console(highlight=False).print(forecast.describe(), markup=False, soft_wrap=True)
+    return ExitCode.OK
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -181,7 +248,9 @@ def _print_summary(out: Console, summary: HarvestSummary, target: Path, signum: 
     requests = _n(summary.requests, "request")
     out.print(f"Harvest {state}: {stored} of {total} logs stored in {target} ({summary.fetched} fetched now, "
               f"{summary.skipped} already there, {summary.failed} failed) · {requests} · "
-              f"{summary.throttled} × 429 · {fmt_duration(summary.elapsed)}", markup=False, soft_wrap=True)
+              f"{summary.throttled} × 429 · {fmt_duration(summary.elapsed)}"
+              + (f" · {summary.expired} expired before their turn" if summary.expired else ""),
+              markup=False, soft_wrap=True)
 
 
 def _exit_code(summary: HarvestSummary, signum: int | None) -> ExitCode:

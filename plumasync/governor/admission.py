@@ -16,6 +16,7 @@ from collections import deque
 import anyio
 import attrs
 
+from .. import metrics
 from ..errors import ConfigurationError, RateLimitExceeded
 from .clock import Clock, SystemClock
 from .core.arithmetic import minimum_duration
@@ -82,6 +83,7 @@ class Governor:
         self._policies: dict[GroupKey, Policy] = {}
         self._queues: dict[GroupKey, _Queue] = {}
         self._last: dict[GroupKey, GroupSnapshot] = {}
+        metrics.watch_governor(self)
         self._prefix = uuid.uuid4().hex[:12] + "-"  # unique across processes sharing a store
         self._ids = itertools.count()
         self._usage: dict[GroupKey, Usage] = {}
@@ -129,6 +131,7 @@ class Governor:
                         queue.retry_at[lane] = None
                         queue.notify()
                         self._usage[key].sent += 1
+                        metrics.record_granted(key, self.clock.now() - start)
                         return Permit(key=key, id=permit_id, lane=lane, policy=policy)
                     retry_at = timed.decision.retry_at
                     now = self.clock.now()
@@ -190,6 +193,7 @@ class Governor:
         paused_until = await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
         if status == 429:
             self._usage[permit.key].throttled += 1
+            metrics.record_throttled(permit.key)
         self._queues[permit.key].notify()
         return paused_until
 

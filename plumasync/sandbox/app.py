@@ -200,10 +200,7 @@ class SandboxApp:
             now = cfg.server_now()
             login, decision, response = self._admit(cfg, request, target, now, xml)
         if response is None:
-            if target.api == "vt":
-                response = voicetrends(target, request, self.trends, xml)
-            else:
-                response = calllogs(target, request, self.data, xml)
+            response = self._answer(cfg, request, target, now, xml)
         injected = False
         if number in cfg.fail_requests or (
             cfg.fail_rate > 0 and hash_unit(cfg.fail_seed, "fail", number) < cfg.fail_rate
@@ -249,6 +246,14 @@ class SandboxApp:
         if dropped:
             raise DroppedConnection(f"sandbox dropped request #{number} ({request.method} {request.path})")
         await send({"type": "http.response.body", "body": body})
+
+    def _answer(self, cfg: SandboxConfig, request: Request, target: Route, now: float, xml: bool) -> Response:
+        """The endpoint's own answer to an admitted request (what the server keeps at ``now``)."""
+        if target.api == "vt":
+            return voicetrends(target, request, self.trends, xml)
+        kept = None if cfg.retention is None else now - cfg.retention
+        return calllogs(target, request, self.data, xml, kept_from=kept, newest_first=cfg.newest_first,
+                        until=now if cfg.live else None)
 
     def _admit(
         self, cfg: SandboxConfig, request: Request, target: Route, now: float, xml: bool

@@ -100,6 +100,12 @@ class SandboxConfig:
     calls_count: int = 500
     #: Server seconds between consecutive call starts.
     calls_spacing: float = 60.0
+    #: Server seconds a call log is kept (Plum: 5 days); older calls are unlisted and ``log not found``.
+    retention: float | None = None
+    #: Calls exist only once started (server time): a sandbox that generates calls as time passes.
+    live: bool = False
+    #: calls/logs lists newest first, as Plum does (default: oldest first).
+    newest_first: bool = False
     #: Destination numbers; call ``i`` goes to ``numbers[i % len(numbers)]``.
     numbers: tuple[str, ...] = DEFAULT_NUMBERS
 

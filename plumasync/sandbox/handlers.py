@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from .data import CallData
+from .data import CallData, Selection
 from .render import (
     Body,
     envelope_failure,
@@ -192,8 +193,28 @@ def _page_params(request: Request) -> tuple[list[str] | None, int, int]:
     return numbers, int(offset_text), int(limit_text)
 
 
-def calllogs(route: Route, request: Request, data: CallData, xml: bool) -> Response:
-    """Validate and serve a Call Logs service (already authenticated and counted)."""
+def _expired(data: CallData, log_id: int, kept_from: float | None) -> bool:
+    """A log past the retention: the server answers ``log not found`` for it, as for an unknown id."""
+    record = data.by_log_id(log_id)
+    return record is not None and kept_from is not None and record.start < kept_from
+
+
+def _listing_page(selection: Selection, offset: int, limit: int, newest_first: bool) -> list[int]:
+    """One page of call indices, oldest first (the sandbox's default) or newest first (Plum's own order)."""
+    if not newest_first:
+        return selection.page(offset, limit)
+    last = len(selection) - 1
+    return [selection[last - j] for j in range(offset, min(offset + limit, len(selection)))]
+
+
+def calllogs(route: Route, request: Request, data: CallData, xml: bool, *, kept_from: float | None = None,
+             newest_first: bool = False, until: float | None = None) -> Response:
+    """Validate and serve a Call Logs service (already authenticated and counted).
+
+    ``kept_from``: calls started before it are gone (retention): not listed, details ``log not found``.
+    ``newest_first``: calls/logs lists in descending start order, as Plum does.
+    ``until``: calls not started yet (at or after it) do not exist: calls appear as time passes.
+    """
     if request.method != "GET":
         return cl_failure(route, 405, "invalid HTTP method supplied (only GET allowed)", xml)
     resource, args = route.resource, route.args
@@ -203,7 +224,8 @@ def calllogs(route: Route, request: Request, data: CallData, xml: bool) -> Respo
         if not args[0].isdigit():
             return cl_failure(route, 400, f"invalid log_id {args[0]!r}", xml)
         record = data.by_log_id(int(args[0]))
-        if record is None:
+        if record is None or _expired(data, int(args[0]), kept_from) or (
+                until is not None and record.start >= until):
             return cl_failure(route, 200, "log not found", xml)
         return Response(200, envelope_success("log", record.detail(), xml))
     if len(args) != 2:
@@ -218,8 +240,12 @@ def calllogs(route: Route, request: Request, data: CallData, xml: bool) -> Respo
     except ValueError as exc:
         return cl_failure(route, 400, str(exc), xml)
     if resource == "logs":
-        selection = data.select(start, end, numbers)
-        logs = [data.call(i).listing() for i in selection.page(offset, limit)]
+        if kept_from is not None:
+            start = max(start, math.ceil(kept_from))
+        if until is not None:
+            end = min(end, math.floor(until))
+        selection = data.select(start, end, numbers) if start < end else data.select(end, end, numbers)
+        logs = [data.call(i).listing() for i in _listing_page(selection, offset, limit, newest_first)]
         result: dict[str, object] = {"total_logs": str(len(selection)), "logs": logs}
         return Response(200, envelope_success("logs", result, xml, list_name="logs", item_name="log"))
     if resource == "sessions":
