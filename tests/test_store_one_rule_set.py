@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
@@ -110,6 +111,56 @@ async def test_memory_sqlite_and_redis_decide_identically(seed: int, redis_serve
         for s in stores:
             await s.aclose()
     assert granted > 5
+
+
+async def _watches(store: RedisStore) -> int:
+    """How many optimistic transactions (``WATCH``es) the server has seen."""
+    stats = await store.redis.info("commandstats")
+    return int(stats.get("cmdstat_watch", {}).get("calls", 0))
+
+
+async def test_concurrent_operations_are_combined_and_decide_as_sequential_ones(redis_server: RedisServer) -> None:
+    """One process's concurrent acquires, observes and cancels on a group share transactions, and every
+    answer and the final state are those of the same operations applied one by one."""
+    clock = FakeClock(T0)
+    policy = Budget(limit=10, window=900.0, reserve=2).policy()
+    store = RedisStore.from_url(redis_server.url, clock=clock, prefix=f"c-{uuid.uuid4().hex[:8]}")
+    memory = MemoryStore(clock)
+    h = RateHeaders(limit=10, remaining=6, reset=T0 + 500, date=T0)
+    ops: list[tuple[str, Any]] = [("acquire", (Lane.INTERACTIVE, "p0")), ("acquire", (Lane.BULK, "p1"))]
+    for i in range(2, 14):  # admissions in both lanes past the budget, outcomes and give-backs between
+        ops.append(("acquire", (Lane.BULK if i % 3 else Lane.INTERACTIVE, f"p{i}")))
+        if i % 4 == 0:
+            ops.append(("observe", (f"p{i - 2}", 200, h)))
+        if i % 5 == 0:
+            ops.append(("cancel", (f"p{i - 1}",)))
+
+    async def call(s: Any, name: str, args: Any) -> Any:
+        if name == "acquire":
+            return await s.acquire(KEY, policy, *args)
+        if name == "observe":
+            return await s.observe(KEY, policy, *args)
+        return await s.cancel(KEY, policy, *args)
+
+    try:
+        sequential = [await call(memory, name, args) for name, args in ops]
+        before = await _watches(store)
+        combined: list[Any] = [None] * len(ops)
+
+        async def one(i: int) -> None:
+            combined[i] = await call(store, *ops[i])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(ops)):
+                tg.start_soon(one, i)
+        transactions = await _watches(store) - before
+        assert combined == sequential
+        assert sum(1 for t in sequential if t is not None and t.decision.granted) >= 3
+        assert sum(1 for t in sequential if t is not None and not t.decision.granted) >= 3
+        assert await store.state(KEY) == memory.state(KEY)
+        assert transactions <= 3, f"{len(ops)} operations took {transactions} transactions"
+    finally:
+        await store.aclose()
 
 
 async def test_a_garbage_state_key_resets_the_group_with_a_warning(redis_server: RedisServer,

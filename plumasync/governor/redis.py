@@ -11,6 +11,9 @@ How it works
   optimistic ``WATCH``/``MULTI``: a write by another process in between aborts the ``EXEC`` and the
   transition runs again on the new state.  Memory, SQLite and Redis therefore decide identically (a
   randomized replay test checks it).  Only shared values and leases use a tiny Lua script.
+* **Combined per process.**  The operations one process issues on a group at the same time run in one
+  transaction, in order (:mod:`plumasync.governor.redis_batch`): about one transaction per round per
+  process, so processes on a hot group abort each other far less.
 * **Redis' time.**  Each transition reads ``TIME`` on the Redis server, so hosts whose clocks disagree still
   agree on the budget (every answer carries Redis' ``now``; the governor turns ``retry_at`` into a
   duration on its own clock).  Exception: a store built with a clock that is not a
@@ -36,11 +39,9 @@ The store falls back to an in-process budget seeded from the last state it read;
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -50,10 +51,11 @@ import anyio
 
 from ..errors import ConfigurationError
 from .clock import Clock, SystemClock
+from .redis_batch import Combiner
 from .redis_fallback import fallback_policy, seed_from
 from .redis_lua import SCRIPT
 from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
-from .store import MemoryStore, StateStore, Timed, dump_state, load_state
+from .store import MemoryStore, StateStore, Timed
 
 try:
     import redis.asyncio as aioredis
@@ -62,7 +64,6 @@ try:
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the Redis store needs the redis package: pip install 'plumasync[redis]'") from exc
 
@@ -124,7 +125,8 @@ class RedisStore(StateStore):
         self._absorbed: dict[str, float] = {}
         self._last: dict[str, GroupState] = {}  # the last state read from Redis per group
         self._seeded: set[str] = set()
-        self._locks: dict[str, anyio.Lock] = {}
+        # One round of transactions per group at a time from this process, every queued operation in it.
+        self._combiner = Combiner(client, now=self._redis_now, ttl_for=self._ttl_for)
         self._time_base: tuple[float, float] | None = None  # (local monotonic, Redis TIME) when read
 
     @classmethod
@@ -199,76 +201,11 @@ class RedisStore(StateStore):
 
     async def _transact_once(self, key: str, policy: Policy,
                              fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
-        """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
-        skey = self.state_key(key)
-        backoff = 0.0002
-        attempt = self._attempt_cluster if isinstance(self.redis, RedisCluster) else self._attempt
-        # One transaction per group at a time from this process: its own tasks never abort each other,
-        # only other processes' writes can.
-        async with self._locks.setdefault(key, anyio.Lock()):
-            while True:
-                now = await self._redis_now(skey)
-                outcome = await attempt(skey, key, policy, functools.partial(_at, fn, now))
-                if outcome is not None:
-                    state, result = outcome
-                    self._last[key] = state
-                    return result, now
-                # Another process wrote first: again, after a jittered, growing pause (under contention a
-                # fixed one lets the same writers collide again).
-                await anyio.sleep(random.uniform(0, backoff))
-                backoff = min(backoff * 2, 0.004)
-
-    async def _attempt(self, skey: str, key: str, policy: Policy,
-                       fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
-        """One WATCH/MULTI attempt in two round trips on one connection: ``WATCH``+``GET``, then
-        ``MULTI``+``SET``+``EXEC`` (or ``UNWATCH`` when nothing changed: a refusal writes nothing and
-        aborts nobody).  None when another writer got in between."""
-        assert not isinstance(self.redis, RedisCluster)
-        pool = self.redis.connection_pool
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.send_packed_command(conn.pack_commands([("WATCH", skey), ("GET", skey)]))
-            await conn.read_response()
-            raw = await conn.read_response()
-            state = load_state(raw, policy, key)
-            result = fn(state)
-            doc = dump_state(state)
-            if raw is not None and doc.encode() == raw:
-                await conn.send_command("UNWATCH")
-                await conn.read_response()
-                return state, result
-            ttl = self._ttl_for(policy, state)
-            await conn.send_packed_command(conn.pack_commands([("MULTI",), ("SET", skey, doc, "PX", ttl),
-                                                               ("EXEC",)]))
-            await conn.read_response()
-            await conn.read_response()
-            done = await conn.read_response()
-            return None if done is None else (state, result)
-        except BaseException:
-            await conn.disconnect()  # a half-read exchange: never hand this connection out again
-            raise
-        finally:
-            await pool.release(conn)
-
-    async def _attempt_cluster(self, skey: str, key: str, policy: Policy,
-                               fn: Callable[[GroupState], object]) -> tuple[GroupState, object] | None:
-        """The same attempt through redis-py's cluster pipeline (it routes the slot's master)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(skey)
-                raw = await pipe.get(skey)
-                state = load_state(raw, policy, key)
-                result = fn(state)
-                doc = dump_state(state)
-                if raw is not None and doc.encode() == raw:
-                    await pipe.unwatch()  # type: ignore[no-untyped-call]
-                    return state, result
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(skey, doc, px=self._ttl_for(policy, state))
-                await pipe.execute()
-            except WatchError:
-                return None
-            return state, result
+        """Load, apply ``fn``, save under WATCH/MULTI, combined with this process's other operations on
+        the group queued at the same time (see :mod:`plumasync.governor.redis_batch`)."""
+        result, now, state = await self._combiner.run(key, self.state_key(key), policy, fn)
+        self._last[key] = state
+        return result, now
 
     async def _transact(self, key: str, policy: Policy,
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
