@@ -18,7 +18,7 @@ import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
 from plumasync import Budget
-from plumasync.governor import FakeClock, GroupState, Lane, MemoryStore, RateHeaders
+from plumasync.governor import FakeClock, Governor, GroupState, Lane, MemoryStore, RateHeaders
 from plumasync.governor.sqlite import SQLiteStore
 
 pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason=REDIS_SKIP_REASON), pytest.mark.anyio]
@@ -159,6 +159,33 @@ async def test_concurrent_operations_are_combined_and_decide_as_sequential_ones(
         assert sum(1 for t in sequential if t is not None and not t.decision.granted) >= 3
         assert await store.state(KEY) == memory.state(KEY)
         assert transactions <= 3, f"{len(ops)} operations took {transactions} transactions"
+    finally:
+        await store.aclose()
+
+
+async def test_waiters_of_one_process_ask_together_in_line_order(redis_server: RedisServer) -> None:
+    """Many waiters of one governor on a Redis group: their acquires are combined (a few transactions,
+    not one per waiter) and granted in the order they queued."""
+    clock = FakeClock(T0)
+    store = RedisStore.from_url(redis_server.url, clock=clock, prefix=f"w-{uuid.uuid4().hex[:8]}")
+    governor = Governor(store=store, clock=clock)
+    key = governor.register(KEY, Budget(limit=30, window=900.0, reserve=0))
+    try:
+        permit = await governor.acquire(key)
+        await governor.observe(permit, 200, RateHeaders(limit=30, remaining=25, reset=T0 + 500, date=T0))
+        order: list[int] = []
+        before = await _watches(store)
+
+        async def one(i: int) -> None:
+            await governor.acquire(key)
+            order.append(i)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(one, i)
+        transactions = await _watches(store) - before
+        assert order == list(range(20))
+        assert transactions <= 4, f"20 waiters took {transactions} transactions"
     finally:
         await store.aclose()
 

@@ -98,6 +98,7 @@ class RedisStore(StateStore):
     """
 
     shared = True
+    combines = True
     #: Seconds between two reads of Redis' ``TIME`` (the local monotonic clock carries it in between).
     time_refresh: float = 5.0
 
