@@ -163,6 +163,29 @@ async def test_concurrent_operations_are_combined_and_decide_as_sequential_ones(
         await store.aclose()
 
 
+async def test_a_combined_round_that_cannot_reach_redis_sends_every_caller_to_the_fallback() -> None:
+    """Redis unreachable while operations are queued together: each caller gets the fallback's answer
+    (its share of the budget), none hangs and none sees a connection error."""
+    server = RedisServer()  # never started: connection refused
+    clock = FakeClock(T0)
+    policy = Budget(limit=10, window=900.0, reserve=0).policy()
+    store = RedisStore.from_url(server.url, clock=clock, expected_workers=2)
+    grants: list[bool] = []
+
+    async def one(i: int) -> None:
+        grants.append((await store.acquire(KEY, policy, Lane.INTERACTIVE, f"p{i}")).decision.granted)
+
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for i in range(12):
+                    tg.start_soon(one, i)
+        assert len(grants) == 12 and store.degraded
+        assert 1 <= sum(grants) <= 5  # never more than this process's share (limit // expected_workers)
+    finally:
+        await store.aclose()
+
+
 async def test_waiters_of_one_process_ask_together_in_line_order(redis_server: RedisServer) -> None:
     """Many waiters of one governor on a Redis group: their acquires are combined (a few transactions,
     not one per waiter) and granted in the order they queued."""
