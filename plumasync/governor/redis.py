@@ -52,8 +52,10 @@ import anyio
 from ..errors import ConfigurationError
 from .clock import Clock, SystemClock
 from .redis_batch import Combiner
+from .redis_fallback import RedisDown as _Down
 from .redis_fallback import fallback_policy, seed_from
 from .redis_lua import SCRIPT
+from .redis_values import RedisValues
 from .state import Decision, GroupSnapshot, GroupState, Lane, Policy, RateHeaders
 from .store import MemoryStore, StateStore, Timed
 
@@ -76,10 +78,6 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.Timeou
 _OUR_OPTIONS = ("expected_workers", "fallback_retry", "prefix")
 
 
-class _Down(Exception):
-    """Internal: Redis is unreachable (or not retried yet); use the fallback."""
-
-
 def _opt(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
@@ -88,7 +86,7 @@ def _float(raw: Any) -> float:
     return float(raw.decode() if isinstance(raw, bytes) else raw)
 
 
-class RedisStore(StateStore):
+class RedisStore(RedisValues, StateStore):
     """Budget state, shared values and leases in Redis, shared by every process on every host.
 
     ``client`` is a ``redis.asyncio.Redis``; :meth:`from_url` builds one with short timeouts and no
@@ -378,54 +376,6 @@ class RedisStore(StateStore):
             return await self._call(scan)
         except _Down:
             return await self._fallback.keys()
-
-    # -- shared values and leases ------------------------------------------------------------------------
-
-    def _value_key(self, name: str) -> str:
-        return f"{self.prefix}:value:{name}"
-
-    def _lease_key(self, name: str) -> str:
-        return f"{self.prefix}:lease:{name}"
-
-    async def get_value(self, name: str) -> bytes | None:
-        """The value, or None when absent or expired."""
-        try:
-            raw = await self._call(lambda: self._script(keys=[self._value_key(name)],
-                                                        args=["value_get", self._now_arg()]))
-        except _Down:
-            return await self._fallback.get_value(name)
-        return None if raw is None else bytes(raw)
-
-    async def set_value(self, name: str, value: bytes, ttl: float) -> None:
-        """Store ``value`` for ``ttl`` seconds of the store's clock."""
-        args: list[str | bytes] = ["value_set", self._now_arg(), value, repr(float(ttl)),
-                                   str(self._ttl_ms(ttl))]
-        try:
-            await self._call(lambda: self._script(keys=[self._value_key(name)], args=args))
-        except _Down:
-            await self._fallback.set_value(name, value, ttl)
-
-    async def delete_value(self, name: str) -> None:
-        """Forget a value."""
-        try:
-            await self._call(lambda: self.redis.delete(self._value_key(name)))
-        except _Down:
-            await self._fallback.delete_value(name)
-
-    async def claim(self, name: str, owner: str, ttl: float) -> bool:
-        """Take (or renew) the lease unless another owner holds an unexpired one (atomic, in Lua)."""
-        args = ["claim", self._now_arg(), owner, repr(float(ttl)), str(self._ttl_ms(ttl))]
-        try:
-            return bool(await self._call(lambda: self._script(keys=[self._lease_key(name)], args=args)))
-        except _Down:
-            return await self._fallback.claim(name, owner, ttl)
-
-    async def release(self, name: str, owner: str) -> None:
-        """Drop the lease if ``owner`` holds it."""
-        try:
-            await self._call(lambda: self._script(keys=[self._lease_key(name)], args=["release", owner]))
-        except _Down:
-            await self._fallback.release(name, owner)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -33,7 +33,11 @@ import math
 
 from .state import GroupState, Mode, Policy
 
-__all__ = ["fallback_policy", "seed_from"]
+__all__ = ["RedisDown", "fallback_policy", "seed_from"]
+
+
+class RedisDown(Exception):
+    """Internal to the Redis store: Redis is unreachable (or not retried yet); use the fallback."""
 
 
 def fallback_policy(policy: Policy, workers: int) -> Policy:
