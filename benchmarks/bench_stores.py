@@ -248,14 +248,22 @@ def compare_redis(redis: str, ops: int, rounds: int, processes: int) -> str:
                  ["store", "processes", "median µs", "p99 µs", "median / Lua"], rows)
 
 
-async def window_child(redis: str, key: str, tasks: int, until: float) -> list[float]:
-    """One of the processes waiting for the window: ``tasks`` requests through a Governor; grant times."""
-    from plumasync.governor import Governor
+def _window_store(redis: str, lua: bool) -> Any:
+    """This store, or (``lua``) the former Lua store, on ``redis`` with the system clock."""
     from plumasync.governor.stores.redis import RedisStore
 
-    store = RedisStore.from_url(redis, clock=SystemClock())
+    from .lua_baseline import LuaRedisStore
+
+    return (LuaRedisStore if lua else RedisStore).from_url(redis, clock=SystemClock())
+
+
+async def window_child(redis: str, key: str, tasks: int, until: float, lua: bool = False) -> list[float]:
+    """One of the processes waiting for the window: ``tasks`` requests through a Governor; grant times."""
+    from plumasync.governor import Governor
+
+    store = _window_store(redis, lua)
     governor = Governor(store=store, clock=SystemClock(), warn_after=1e9)
-    skey = governor.register(key, Budget(limit=150, window=900.0, reserve=0))
+    skey = governor.register(GroupKey.parse(key), Budget(limit=150, window=900.0, reserve=0).policy())
     granted: list[float] = []
 
     async def one() -> None:
@@ -274,29 +282,30 @@ async def window_child(redis: str, key: str, tasks: int, until: float) -> list[f
     return granted
 
 
-def window_opening(redis: str, processes: int = 8, tasks: int = 30, lead: float = 8.0) -> str:
-    """A spent window of 150 with ``processes`` processes waiting on one Redis: how fast it refills."""
-    from plumasync.governor.stores.redis import RedisStore
-
+def window_opening(redis: str, processes: int = 8, tasks: int = 30, lead: float = 8.0, lua: bool = False) -> str:
+    """A spent window of 150 with ``processes`` processes waiting on one Redis: how fast it refills
+    (``lua``: through the former Lua store)."""
     key = f"bench-open-{os.getpid()}-{time.monotonic_ns()}|acct|data"  # a fresh group per run
     reset = float(int(time.time() + lead))
 
     async def prime() -> float:
-        store = RedisStore.from_url(redis, clock=SystemClock())
+        store = _window_store(redis, lua)
         policy = Budget(limit=150, window=900.0, reserve=0).policy()
-        await store.acquire(key, policy, Lane.INTERACTIVE, "prime")
-        await store.observe(key, policy, "prime", 200, RateHeaders(limit=150, remaining=0, reset=reset,
+        group = GroupKey.parse(key)
+        await store.acquire(group, policy, Lane.INTERACTIVE, "prime")
+        await store.observe(group, policy, "prime", 200, RateHeaders(limit=150, remaining=0, reset=reset,
                                                                      date=float(int(time.time()))))
         await store.redis.set(f"{key}:reset", repr(reset + 900))
-        state = await store.state(key)
+        state = await store.state(group)
         await store.aclose()
         assert state is not None and state.reset_local is not None
-        return state.reset_local + policy.margin  # when the governor opens the window
+        return float(state.reset_local + policy.margin)  # when the governor opens the window
 
     opens = anyio.run(prime)
     until = opens + 3.0
+    flags = ["--lua"] if lua else []
     children = [subprocess.Popen([sys.executable, "-m", "benchmarks.bench_stores", "--window-child", redis,
-                                  "--key", key, "--tasks", str(tasks), "--until", repr(until)],
+                                  "--key", key, "--tasks", str(tasks), "--until", repr(until), *flags],
                                  stdout=subprocess.PIPE, text=True) for _ in range(processes)]
     grants: list[float] = []
     for child in children:
@@ -305,10 +314,11 @@ def window_opening(redis: str, processes: int = 8, tasks: int = 30, lead: float 
     grants.sort()
     early = sum(1 for t in grants if t < opens - 0.001)
     last = grants[149] - opens if len(grants) >= 150 else float("nan")
-    rows = [[str(processes), str(processes * tasks), str(len(grants)), str(early),
+    name = "Lua port (former store)" if lua else "WATCH/MULTI (this store)"
+    rows = [[name, str(processes), str(processes * tasks), str(len(grants)), str(early),
              f"{(grants[0] - opens) * 1e3:.1f}" if grants else "-", f"{last * 1e3:.1f}"]]
     return table("A window of 150 opening for processes waiting on one Redis (ms after reset + margin)",
-                 ["processes", "waiting", "admitted", "admitted early", "first", "150th"], rows)
+                 ["store", "processes", "waiting", "admitted", "admitted early", "first", "150th"], rows)
 
 
 if __name__ == "__main__":
@@ -325,9 +335,10 @@ if __name__ == "__main__":
     parser.add_argument("--window-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--key", default="", help=argparse.SUPPRESS)
     parser.add_argument("--until", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--lua", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.window_child:
-        print(json.dumps(anyio.run(window_child, args.window_child, args.key, args.tasks, args.until)))
+        print(json.dumps(anyio.run(window_child, args.window_child, args.key, args.tasks, args.until, args.lua)))
     elif args.child:
         print(json.dumps(anyio.run(run_one, args.child, args.ops, args.tag)))
     else:
@@ -336,3 +347,4 @@ if __name__ == "__main__":
             if url:
                 print(compare_redis(url, args.ops, args.rounds, args.compare_processes))
                 print(window_opening(url))
+                print(window_opening(url, lua=True))

@@ -22,9 +22,9 @@ import anyio
 
 from plumasync.errors import ConfigurationError
 from plumasync.governor.clock import Clock, SystemClock
-from plumasync.governor.core.model import Decision, GroupSnapshot, Lane, Policy, RateHeaders
+from plumasync.governor.core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
 from plumasync.governor.core.state import GroupState
-from plumasync.governor.stores.base import MemoryStore, Store, Timed
+from plumasync.governor.stores.base import MemoryStore, Store, TimedDecision
 
 try:
     import redis.asyncio as aioredis
@@ -84,11 +84,11 @@ class LuaRedisStore(Store):
         self._script = client.register_script(SCRIPT)
         self._fallback = MemoryStore(self.clock)
         self._fallback_permits: set[str] = set()
-        self._fallback_policies: dict[str, Policy] = {}
+        self._fallback_policies: dict[GroupKey, Policy] = {}
         self._down = False
         self._next_probe = 0.0
         self._probing = False
-        self._absorbed: dict[str, float] = {}
+        self._absorbed: dict[GroupKey, float] = {}
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> LuaRedisStore:
@@ -124,7 +124,7 @@ class LuaRedisStore(Store):
 
     # -- keys and arguments ----------------------------------------------------------------------------
 
-    def state_key(self, key: str) -> str:
+    def state_key(self, key: GroupKey) -> str:
         """The Redis key of a group's state (hash-tagged: one Cluster slot per group)."""
         return f"{self.prefix}:{{{key}}}:state"
 
@@ -212,7 +212,7 @@ class LuaRedisStore(Store):
         reserve = min(max(0, limit - 1), math.ceil(policy.reserve / self.expected_workers))
         return Policy(limit=limit, window=policy.window, reserve=reserve, margin=policy.margin)
 
-    def _fb_policy(self, key: str, policy: Policy) -> Policy:
+    def _fb_policy(self, key: GroupKey, policy: Policy) -> Policy:
         fb = self._fallback_policies.get(key)
         if fb is None:
             fb = self._fallback_policies[key] = self.fallback_policy(policy)
@@ -225,7 +225,7 @@ class LuaRedisStore(Store):
 
     # -- the governor's transitions --------------------------------------------------------------------
 
-    async def acquire(self, key: str, policy: Policy, lane: Lane, permit: str) -> Timed:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
         """One Lua script: grant ``permit`` or say when to ask again."""
         args = [*self._group_args("acquire", policy), Lane(lane).value, permit]
         try:
@@ -237,9 +237,9 @@ class LuaRedisStore(Store):
             return timed
         granted, retry_at, now = raw
         retry = None if retry_at in (b"", "") else _float(retry_at)
-        return Timed(Decision(bool(int(granted)), retry), _float(now))
+        return TimedDecision(Decision(bool(int(granted)), retry), _float(now))
 
-    async def observe(self, key: str, policy: Policy, permit: str, status: int | None,
+    async def observe(self, key: GroupKey, policy: Policy, permit: str, status: int | None,
                       headers: RateHeaders) -> None:
         """One Lua script: record the permit's outcome and the response's rate-limit headers."""
         if permit in self._fallback_permits:
@@ -257,7 +257,7 @@ class LuaRedisStore(Store):
         except _Down:
             return  # Redis drops the permit after one window
 
-    async def cancel(self, key: str, policy: Policy, permit: str) -> None:
+    async def cancel(self, key: GroupKey, policy: Policy, permit: str) -> None:
         """Give back a permit that was never used."""
         if permit in self._fallback_permits:
             self._fallback_permits.discard(permit)
@@ -269,9 +269,9 @@ class LuaRedisStore(Store):
         except _Down:
             return
 
-    async def snapshot(self, key: str, policy: Policy, waiters: int = 0) -> GroupSnapshot:
+    async def snapshot(self, key: GroupKey, policy: Policy, waiters: int = 0) -> GroupSnapshot:
         """The group as Redis (or, while it is unreachable, the fallback) sees it now."""
-        group = key.rsplit("|", 1)[-1]
+        group = key.group
         args = self._group_args("snapshot", policy)
         try:
             raw = await self._call(lambda: self._script(keys=[self.state_key(key)], args=args))
@@ -289,7 +289,7 @@ class LuaRedisStore(Store):
             waiters=waiters,
         )
 
-    async def state(self, key: str) -> GroupState | None:
+    async def state(self, key: GroupKey) -> GroupState | None:
         """The raw state of one group as Redis holds it (for tests and diagnosis), or None."""
         try:
             raw = await self._call(lambda: self.redis.get(self.state_key(key)))
@@ -297,17 +297,17 @@ class LuaRedisStore(Store):
             return None
         return None if raw is None else GroupState.from_json(json.loads(raw))
 
-    async def keys(self) -> list[str]:
+    async def keys(self) -> list[GroupKey]:
         """Every group key in Redis under this prefix (the fallback's while Redis is unreachable)."""
         head, tail = f"{self.prefix}:{{", "}:state"
 
-        async def scan() -> list[str]:
+        async def scan() -> list[GroupKey]:
             found: set[str] = set()
             async for raw in self.redis.scan_iter(match=f"{self.prefix}:{{*}}:state", count=500):
                 name = raw.decode() if isinstance(raw, bytes) else str(raw)
                 if name.startswith(head) and name.endswith(tail):
                     found.add(name[len(head):-len(tail)])
-            return sorted(found)
+            return [GroupKey.parse(text) for text in sorted(found)]
 
         try:
             return await self._call(scan)
@@ -428,10 +428,11 @@ local function load()
   local permits = {}
   for p, t in pairs(d.permits) do permits[p] = t end
   local log = {}
-  for i, t in ipairs(d.log) do log[i] = t end
+  -- a document the WATCH/MULTI store wrote names the log and the count as GroupState does today
+  for i, t in ipairs(d.log or d.admission_times or {}) do log[i] = t end
   return {limit = d.limit, window = d.window, mode = d.mode, remaining = nn(d.remaining),
           reset = nn(d.reset), reset_local = nn(d.reset_local), offset = nn(d.offset),
-          paused_until = nn(d.paused_until), permits = permits, log = log, used = d.used,
+          paused_until = nn(d.paused_until), permits = permits, log = log, used = d.used or d.answers_in_window or 0,
           contended = d.contended, admitted = d.admitted, throttled = d.throttled}
 end
 

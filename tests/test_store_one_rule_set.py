@@ -13,11 +13,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
 from plumasync import Budget, FakeClock
-from plumasync.governor import GroupKey, GroupState, Lane, MemoryStore, RateHeaders
+from plumasync.governor import Governor, GroupKey, GroupState, Lane, MemoryStore, RateHeaders
 from plumasync.governor.stores.sqlite import SQLiteStore
 
 pytestmark = [pytest.mark.skipif(REDIS_SERVER is None, reason=REDIS_SKIP_REASON), pytest.mark.anyio]
@@ -110,6 +111,106 @@ async def test_memory_sqlite_and_redis_decide_identically(seed: int, redis_serve
         for s in stores:
             await s.aclose()
     assert granted > 5
+
+
+async def _watches(store: RedisStore) -> int:
+    """How many optimistic transactions (``WATCH``es) the server has seen."""
+    stats = await store.redis.info("commandstats")
+    return int(stats.get("cmdstat_watch", {}).get("calls", 0))
+
+
+async def test_concurrent_operations_are_combined_and_decide_as_sequential_ones(redis_server: RedisServer) -> None:
+    """One process's concurrent acquires, observes and cancels on a group share transactions, and every
+    answer and the final state are those of the same operations applied one by one."""
+    clock = FakeClock(T0)
+    policy = Budget(limit=10, window=900.0, reserve=2).policy()
+    store = RedisStore.from_url(redis_server.url, clock=clock, prefix=f"c-{uuid.uuid4().hex[:8]}")
+    memory = MemoryStore(clock)
+    h = RateHeaders(limit=10, remaining=6, reset=T0 + 500, date=T0)
+    ops: list[tuple[str, Any]] = [("acquire", (Lane.INTERACTIVE, "p0")), ("acquire", (Lane.BULK, "p1"))]
+    for i in range(2, 14):  # admissions in both lanes past the budget, outcomes and give-backs between
+        ops.append(("acquire", (Lane.BULK if i % 3 else Lane.INTERACTIVE, f"p{i}")))
+        if i % 4 == 0:
+            ops.append(("observe", (f"p{i - 2}", 200, h)))
+        if i % 5 == 0:
+            ops.append(("cancel", (f"p{i - 1}",)))
+
+    async def call(s: Any, name: str, args: Any) -> Any:
+        if name == "acquire":
+            return await s.acquire(KEY, policy, *args)
+        if name == "observe":
+            return await s.observe(KEY, policy, *args)
+        return await s.cancel(KEY, policy, *args)
+
+    try:
+        sequential = [await call(memory, name, args) for name, args in ops]
+        before = await _watches(store)
+        combined: list[Any] = [None] * len(ops)
+
+        async def one(i: int) -> None:
+            combined[i] = await call(store, *ops[i])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(ops)):
+                tg.start_soon(one, i)
+        transactions = await _watches(store) - before
+        assert combined == sequential
+        assert sum(1 for t in sequential if t is not None and t.decision.granted) >= 3
+        assert sum(1 for t in sequential if t is not None and not t.decision.granted) >= 3
+        assert await store.state(KEY) == memory.state(KEY)
+        assert transactions <= 3, f"{len(ops)} operations took {transactions} transactions"
+    finally:
+        await store.aclose()
+
+
+async def test_a_combined_round_that_cannot_reach_redis_sends_every_caller_to_the_fallback() -> None:
+    """Redis unreachable while operations are queued together: each caller gets the fallback's answer
+    (its share of the budget), none hangs and none sees a connection error."""
+    server = RedisServer()  # never started: connection refused
+    clock = FakeClock(T0)
+    policy = Budget(limit=10, window=900.0, reserve=0).policy()
+    store = RedisStore.from_url(server.url, clock=clock, expected_workers=2)
+    grants: list[bool] = []
+
+    async def one(i: int) -> None:
+        grants.append((await store.acquire(KEY, policy, Lane.INTERACTIVE, f"p{i}")).decision.granted)
+
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for i in range(12):
+                    tg.start_soon(one, i)
+        assert len(grants) == 12 and store.degraded
+        assert 1 <= sum(grants) <= 5  # never more than this process's share (limit // expected_workers)
+    finally:
+        await store.aclose()
+
+
+async def test_waiters_of_one_process_ask_together_in_line_order(redis_server: RedisServer) -> None:
+    """Many waiters of one governor on a Redis group: their acquires are combined (a few transactions,
+    not one per waiter) and granted in the order they queued."""
+    clock = FakeClock(T0)
+    store = RedisStore.from_url(redis_server.url, clock=clock, prefix=f"w-{uuid.uuid4().hex[:8]}")
+    governor = Governor(store=store, clock=clock)
+    key = governor.register(KEY, Budget(limit=30, window=900.0, reserve=0).policy())
+    try:
+        permit = await governor.acquire(key)
+        await governor.observe(permit, 200, RateHeaders(limit=30, remaining=25, reset=T0 + 500, date=T0))
+        order: list[int] = []
+        before = await _watches(store)
+
+        async def one(i: int) -> None:
+            await governor.acquire(key)
+            order.append(i)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(one, i)
+        transactions = await _watches(store) - before
+        assert order == list(range(20))
+        assert transactions <= 4, f"20 waiters took {transactions} transactions"
+    finally:
+        await store.aclose()
 
 
 async def test_a_garbage_state_key_resets_the_group_with_a_warning(redis_server: RedisServer,

@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, RateLimitExceeded
 from .clock import Clock, SystemClock
 from .core.arithmetic import minimum_duration
 from .core.model import GroupKey, GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
-from .stores.base import MemoryStore, Store
+from .stores.base import MemoryStore, Store, TimedDecision
 
 __all__ = ["Governor", "Permit", "Usage"]
 
@@ -53,6 +53,7 @@ class _Queue:
         self.lanes: dict[Lane, deque[object]] = {Lane.INTERACTIVE: deque(), Lane.BULK: deque()}
         self.changed = anyio.Event()
         self.retry_at: dict[Lane, float | None] = {Lane.INTERACTIVE: None, Lane.BULK: None}
+        self.asking: set[object] = set()  # waiters whose store acquire is in flight
 
     @property
     def waiters(self) -> int:
@@ -62,6 +63,16 @@ class _Queue:
         if self.lanes[Lane.INTERACTIVE] or self.lanes[Lane.BULK]:  # nobody waits: nothing to wake
             self.changed.set()
             self.changed = anyio.Event()
+
+    def may_ask(self, lane: Lane, token: object, pipelined: bool) -> bool:
+        """The head of the lane asks the store; with ``pipelined``, so does anyone whose every
+        predecessor in the lane is already asking (their requests reach the store in line order)."""
+        for ahead in self.lanes[lane]:
+            if ahead is token:
+                return True
+            if not pipelined or ahead not in self.asking:
+                return False
+        return False
 
     def discard(self, lane: Lane, token: object) -> None:
         with contextlib.suppress(ValueError):
@@ -122,12 +133,12 @@ class Governor:
         try:
             while True:
                 wait: float | None
-                head = queue.lanes[lane][0] is token
-                if head:
+                asks = queue.may_ask(lane, token, self.store.combines)
+                if asks:
                     permit_id = f"{self._prefix}{next(self._ids)}"
-                    timed = await self.store.acquire(key, policy, lane, permit_id)
+                    timed = await self._ask(queue, token, key, policy, lane, permit_id)
                     if timed.decision.granted:
-                        queue.lanes[lane].popleft()
+                        queue.discard(lane, token)
                         queue.retry_at[lane] = None
                         queue.notify()
                         self._usage[key].sent += 1
@@ -152,7 +163,8 @@ class Governor:
                     if now >= deadline:
                         raise self._too_long(key, known_retry)
                     wait = deadline - now if wait is None else min(wait, deadline - now)
-                if not warned and head and known_retry is not None and known_retry - now > self.warn_after:
+                first = queue.lanes[lane][0] is token  # one warning per lane, not one per waiter asking
+                if not warned and first and known_retry is not None and known_retry - now > self.warn_after:
                     warned = True
                     log.warning("budget group %s is exhausted: waiting %.1f s for the window to reset",
                                 key.group, known_retry - now)
@@ -161,6 +173,19 @@ class Governor:
             if token in queue.lanes[lane]:
                 queue.discard(lane, token)
                 queue.notify()
+
+    async def _ask(self, queue: _Queue, token: object, key: GroupKey, policy: Policy, lane: Lane,
+                   permit_id: str) -> TimedDecision:
+        """One store acquire.  On a store that combines concurrent calls the next waiter in line may ask
+        while this one is in flight (one transaction, in line order), so a window opening for many
+        waiters costs a few round trips, not one per waiter."""
+        queue.asking.add(token)
+        if self.store.combines:
+            queue.notify()
+        try:
+            return await self.store.acquire(key, policy, lane, permit_id)
+        finally:
+            queue.asking.discard(token)
 
     def _too_long(self, key: GroupKey, retry_at: float | None) -> RateLimitExceeded:
         return RateLimitExceeded(method="", url=key.group, status=None,

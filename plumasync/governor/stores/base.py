@@ -74,6 +74,9 @@ class Store(abc.ABC):
 
     #: True when other processes may change the state: waiters then poll instead of only being woken.
     shared: bool = False
+    #: True when concurrent calls on one group are applied in call order (combined into one transaction):
+    #: the governor then lets a lane's next waiter ask while the one ahead is still waiting for its answer.
+    combines: bool = False
 
     @abc.abstractmethod
     async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:

@@ -11,6 +11,9 @@ How it works
   optimistic ``WATCH``/``MULTI``: a write by another process in between aborts the ``EXEC`` and the
   transition runs again on the new state.  Memory, SQLite and Redis therefore decide identically (a
   randomized replay test checks it).  Only shared values and leases use a tiny Lua script.
+* **Combined per process.**  The operations one process issues on a group at the same time run in one
+  transaction, in order (:mod:`plumasync.governor.stores.redis_batch`): about one transaction per round per
+  process, so processes on a hot group abort each other far less.
 * **Redis' time.**  Each transition reads ``TIME`` on the Redis server, so hosts whose clocks disagree still
   agree on the budget (every answer carries Redis' ``now``; the governor turns ``retry_at`` into a
   duration on its own clock).  Exception: a store built with a clock that is not a
@@ -22,7 +25,8 @@ How it works
   Redis Cluster keeps it in one slot (pass a ``RedisCluster`` client); its TTL (two windows and a
   minute, refreshed on every write) outlives any reset it records.  Shared values live in
   ``plumasync:value:<name>``, leases in ``plumasync:lease:<name>`` (claim and release are owner-checked Lua
-  scripts).  Values and leases expire by the store's clock (checked in the script) and by Redis' TTL.
+  scripts, :mod:`plumasync.governor.stores.redis_values`).  Values and leases expire by the store's clock
+  (checked in the script) and by Redis' TTL.
 * **Crashed holders.**  As in ``GroupState``: a permit older than one window is dropped, so a process
   killed while holding permits holds the budget for at most one window.
 
@@ -35,11 +39,9 @@ The store falls back to an in-process budget seeded from the last state it read;
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -52,9 +54,12 @@ from ..clock import Clock, SystemClock
 from ..core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
 from ..core.state import GroupState
 from .base import StateStore, TimedDecision, dump_state, load_state, observe_step
+from .redis_batch import Combiner
 from .redis_fallback import FallbackBudget, fallback_policy
+from .redis_fallback import RedisDown as _Down
 from .redis_lua import SCRIPT
-from .redis_txn import Change, RedisTime, attempt_cluster, attempt_single
+from .redis_txn import Change, RedisTime
+from .redis_values import RedisValues
 
 try:
     import redis.asyncio as aioredis
@@ -74,11 +79,7 @@ T = TypeVar("T")
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
 
-class _Down(Exception):
-    """Internal: Redis is unreachable (or not retried yet); use the fallback."""
-
-
-class RedisStore(StateStore):
+class RedisStore(RedisValues, StateStore):
     """Budget state, shared values and leases in Redis, shared by every process on every host.
 
     ``client`` is a ``redis.asyncio.Redis``; :meth:`from_url` builds one with short timeouts and no
@@ -88,6 +89,7 @@ class RedisStore(StateStore):
     """
 
     shared = True
+    combines = True
     #: Seconds between two reads of Redis' ``TIME`` (the local monotonic clock carries it in between).
     time_refresh: float = 5.0
 
@@ -112,8 +114,9 @@ class RedisStore(StateStore):
         self._next_probe = 0.0
         self._probing = False
         self._last: dict[GroupKey, GroupState] = {}  # the last state read from Redis per group
-        self._locks: dict[GroupKey, anyio.Lock] = {}
         self._time = RedisTime(client, self.time_refresh)
+        # One round of transactions per group at a time from this process, every queued operation in it.
+        self._combiner = Combiner(client, now=self._redis_now, change=self._change)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None, **options: Any) -> RedisStore:
@@ -160,28 +163,11 @@ class RedisStore(StateStore):
 
     async def _transact_once(self, key: GroupKey, policy: Policy,
                              fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
-        """Load, apply ``fn``, save under WATCH/MULTI; retried while another writer gets in between."""
-        skey = self.state_key(key)
-        backoff = 0.0002
-        client = self.redis
-        # One transaction per group at a time from this process: its own tasks never abort each other,
-        # only other processes' writes can.
-        async with self._locks.setdefault(key, anyio.Lock()):
-            while True:
-                now = await self._redis_now(skey)
-                change = self._change(key, policy, functools.partial(_at, fn, now))
-                if isinstance(client, RedisCluster):
-                    outcome = await attempt_cluster(client, skey, change)
-                else:
-                    outcome = await attempt_single(client, skey, change)
-                if outcome is not None:
-                    state, result = outcome
-                    self._last[key] = state
-                    return result, now
-                # Another process wrote first: again, after a jittered, growing pause (under contention a
-                # fixed one lets the same writers collide again).
-                await anyio.sleep(random.uniform(0, backoff))
-                backoff = min(backoff * 2, 0.004)
+        """Load, apply ``fn``, save under WATCH/MULTI, combined with this process's other operations on
+        the group queued at the same time (see :mod:`plumasync.governor.stores.redis_batch`)."""
+        result, now, state = await self._combiner.run(key, self.state_key(key), policy, fn)
+        self._last[key] = state
+        return result, now
 
     def _change(self, key: GroupKey, policy: Policy, fn: Callable[[GroupState], object]) -> Change:
         """``fn`` applied to the stored document of ``key``: what the transaction writes back."""
@@ -344,46 +330,6 @@ class RedisStore(StateStore):
         except _Down:
             return await self._fallback.keys()
 
-    # -- shared values and leases ------------------------------------------------------------------------
-
-    async def _or_fallback(self, fn: Callable[[], Awaitable[Any]], fallback: Callable[[], Awaitable[T]]) -> Any:
-        """``fn`` on Redis, or ``fallback`` in this process while Redis is unreachable."""
-        try:
-            return await self._call(fn)
-        except _Down:
-            return await fallback()
-
-    def _run_script(self, kind: str, name: str, args: list[str | bytes]) -> Callable[[], Awaitable[Any]]:
-        return lambda: self._script(keys=[f"{self.prefix}:{kind}:{name}"], args=args)
-
-    async def get_value(self, name: str) -> bytes | None:
-        """The value, or None when absent or expired."""
-        raw = await self._or_fallback(self._run_script("value", name, ["value_get", self._now_arg()]),
-                                      lambda: self._fallback.get_value(name))
-        return None if raw is None else bytes(raw)
-
-    async def set_value(self, name: str, value: bytes, ttl: float) -> None:
-        """Store ``value`` for ``ttl`` seconds of the store's clock."""
-        args: list[str | bytes] = ["value_set", self._now_arg(), value, repr(float(ttl)), str(self._ttl_ms(ttl))]
-        await self._or_fallback(self._run_script("value", name, args),
-                                lambda: self._fallback.set_value(name, value, ttl))
-
-    async def delete_value(self, name: str) -> None:
-        """Forget a value."""
-        await self._or_fallback(lambda: self.redis.delete(f"{self.prefix}:value:{name}"),
-                                lambda: self._fallback.delete_value(name))
-
-    async def claim(self, name: str, owner: str, ttl: float) -> bool:
-        """Take (or renew) the lease unless another owner holds an unexpired one (atomic, in Lua)."""
-        args: list[str | bytes] = ["claim", self._now_arg(), owner, repr(float(ttl)), str(self._ttl_ms(ttl))]
-        return bool(await self._or_fallback(self._run_script("lease", name, args),
-                                            lambda: self._fallback.claim(name, owner, ttl)))
-
-    async def release(self, name: str, owner: str) -> None:
-        """Drop the lease if ``owner`` holds it."""
-        await self._or_fallback(self._run_script("lease", name, ["release", owner]),
-                                lambda: self._fallback.release(name, owner))
-
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self.redis.aclose()
@@ -394,7 +340,3 @@ class RedisStore(StateStore):
 
 def _absorber(times: list[float]) -> Callable[[GroupState, float], object]:
     return lambda state, _now: state.absorb(times)
-
-
-def _at(fn: Callable[[GroupState, float], object], now: float, state: GroupState) -> object:
-    return fn(state, now)

@@ -36,7 +36,11 @@ from ..core.model import GroupKey, Mode, Policy
 from ..core.state import GroupState
 from .base import MemoryStore
 
-__all__ = ["FallbackBudget", "fallback_policy", "seed_from"]
+__all__ = ["FallbackBudget", "RedisDown", "fallback_policy", "seed_from"]
+
+
+class RedisDown(Exception):
+    """Internal to the Redis store: Redis is unreachable (or not retried yet); use the fallback."""
 
 
 def fallback_policy(policy: Policy, workers: int) -> Policy:
