@@ -220,7 +220,9 @@ class GroupState:
 
         Until it comes, one probe may be out (cold, another consumer seen, a far Reset being checked), or
         up to half the limit when the window is ours: a limit lowered to no less than half is then learnt
-        without a 429 and without a round trip's delay.  A probe blocks for a tenth of a window at most: a
+        without a 429 and without a round trip's delay.  Permits admitted before the window opened and
+        still unanswered come out of that half: a request sent just before the reset may reach the server
+        after it and be counted in this window.  A probe blocks for a tenth of a window at most: a
         process killed while holding it (or a very slow answer) then costs that, not the whole window.
         """
         timeout = self.window / 10
@@ -230,7 +232,8 @@ class GroupState:
         else:
             window_start = self.reset_local - self.window
             probes = [t for t in self.permits.values() if t >= window_start]
-            allowance = 1 if self.contended else max(1, self.limit // 2)
+            carried = len(self.permits) - len(probes)  # in flight across the reset
+            allowance = 1 if self.contended else max(1, self.limit // 2 - carried)
         live = [t for t in probes if t > now - timeout]
         if len(live) < allowance:
             return None
