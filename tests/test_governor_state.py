@@ -284,3 +284,16 @@ def test_a_document_written_before_the_field_renames_still_loads() -> None:
     old = {"limit": 10, "window": 900.0, "mode": "headerless", "log": [T0 + 5, T0 + 1], "used": 3}
     state = GroupState.from_json(old)
     assert state.admission_times == [T0 + 1, T0 + 5] and state.answers_in_window == 3
+
+
+@pytest.mark.parametrize("carried", range(10))
+def test_requests_in_flight_across_the_reset_come_out_of_the_new_windows_opening(carried: int) -> None:
+    """A request admitted just before the reset may reach the server after it and count in the new window:
+    the window's opening (half the limit until its first answer) must leave room for those still in flight."""
+    s = GroupState.new(POLICY)
+    warm(s, T0, remaining=9)
+    in_flight = [grant(s, RESET - 5) for _ in range(carried)]
+    assert all(in_flight)
+    opened = sum(grant(s, RESET + POLICY.margin) is not None for _ in range(10))
+    assert opened >= 1  # one probe always checks the new window
+    assert carried + opened <= max(POLICY.limit // 2, carried + 1) <= POLICY.limit

@@ -219,9 +219,9 @@ class GroupState:
         """While the first answer of the current window (of any, when cold) is awaited: until when to wait.
 
         Until it comes, one probe may be out (cold, another consumer seen, a far Reset being checked), or
-        up to half the limit when the window is ours: a limit lowered to no less than half is then learnt
-        without a 429 and without a round trip's delay.  A probe blocks for a tenth of a window at most: a
-        process killed while holding it (or a very slow answer) then costs that, not the whole window.
+        half the limit when the window is ours, less permits sent before the reset still unanswered (they
+        may reach the server after it): a limit lowered to no less than half is then learnt without a 429.
+        A probe blocks a tenth of a window at most: a process killed holding it costs that, not a window.
         """
         timeout = self.window / 10
         allowance = 1
@@ -230,7 +230,8 @@ class GroupState:
         else:
             window_start = self.reset_local - self.window
             probes = [t for t in self.permits.values() if t >= window_start]
-            allowance = 1 if self.contended else max(1, self.limit // 2)
+            carried = len(self.permits) - len(probes)  # sent before the reset: may be counted in this window
+            allowance = 1 if self.contended else max(1, self.limit // 2 - carried)
         live = [t for t in probes if t > now - timeout]
         if len(live) < allowance:
             return None
@@ -262,7 +263,6 @@ class GroupState:
     def _acquire_sliding(self, now: float, policy: Policy, reserve: int, permit: str) -> Decision:
         opening = next_opening(self.admission_times, now, self.window, policy.margin, self.limit - reserve)
         return self._grant(now, permit) if opening is None else Decision(False, opening)
-
 
     def absorb(self, times: list[float]) -> int:
         """Count admissions made elsewhere (a store's fallback while it was cut off) into this state."""
