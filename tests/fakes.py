@@ -9,6 +9,7 @@ from email.utils import formatdate
 import httpx
 
 from plumasync import FakeClock
+from plumasync.sandbox import SandboxConfig
 
 
 class FixedWindowServer:
@@ -59,3 +60,9 @@ class FixedWindowServer:
 
     def statuses(self) -> list[int]:
         return [s for _, s in self.log]
+
+
+def period(config: SandboxConfig) -> tuple[int, int]:
+    """The sandbox's whole call period as ``[start, end)`` Unix seconds: every generated call inside."""
+    start = config.start_of_calls
+    return start, start + int(config.calls_count * config.calls_spacing) + 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from fakes import period
 from faultproxy import Fault, FaultProxy
 
 from plumasync import ConfigurationError, PlumClient, PlumError, RetryPolicy, TransportError
@@ -27,10 +28,6 @@ FAST_RETRY = RetryPolicy(attempts=3, backoff_initial=0.01, backoff_max=0.05, jit
 def anyio_backend() -> str:
     return "asyncio"
 
-
-def period(config: SandboxConfig) -> tuple[int, int]:
-    start = config.start_of_calls
-    return start, start + int(config.calls_count * config.calls_spacing) + 1
 
 
 def client_for(url: str, **options: object) -> PlumClient:

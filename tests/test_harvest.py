@@ -8,6 +8,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from fakes import period
 from timing import assert_near_t_min
 
 from plumasync import Budget, ConfigurationError, RetryPolicy, ScaledClock, ValidationError
@@ -22,10 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 def anyio_backend() -> str:
     return "asyncio"
 
-
-def period(config: SandboxConfig) -> tuple[int, int]:
-    start = config.start_of_calls
-    return start, start + int(config.calls_count * config.calls_spacing) + 1
 
 
 def detail_requests(server: SandboxServer) -> int:
