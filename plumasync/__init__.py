@@ -6,9 +6,10 @@ and 15 authentications per 15-minute window) while finishing work as fast as the
 
 from importlib import metadata as _metadata
 
+from .cachestats import CacheStats
 from .calllogs import LogListing, RetentionWarning
 from .client import PlumClient
-from .config import Budget, CachePolicy
+from .config import Budget, CachePolicy, StalePolicy
 from .errors import (
     Abandoned,
     APIError,
@@ -33,7 +34,6 @@ from .harvest import Harvest, HarvestProgress, HarvestSummary
 from .retry import RetryPolicy
 from .sinks import HarvestedLog
 from .transport import Drain, GovernedTransport
-from .voicetrends import CacheStats
 
 try:
     __version__ = _metadata.version("plumasync")  # written once, in pyproject.toml
@@ -72,6 +72,7 @@ __all__ = [
     "RetryPolicy",
     "ScaledClock",
     "ServerError",
+    "StalePolicy",
     "StoreBusyError",
     "StoreError",
     "SystemClock",

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import httpx
 
 from ._base_client import BaseClient
+from .cachestats import CacheStats
 from .calllogs import CallLogs
 from .config import (
     AUTH_BUDGET,
@@ -19,15 +20,17 @@ from .config import (
     Budget,
     CachePolicy,
     Format,
+    StalePolicy,
     Tool,
     check_base_url,
 )
 from .errors import ConfigurationError, register_secret
 from .governor.clock import Clock, SystemClock
 from .governor.stores.base import MemoryStore, Store
+from .reportcache import check_stale
 from .retry import RetryPolicy
 from .storeurl import parse_store_url
-from .voicetrends import CacheStats, VoiceTrends
+from .voicetrends import VoiceTrends
 
 __all__ = ["PlumClient", "open_store"]
 
@@ -59,6 +62,8 @@ class PlumClient(BaseClient):
     Logs ``calllogs`` (``budget``, default 150 per 15 minutes) until the server's headers say otherwise.
     A user's ``http_client`` is sent through (its mounts and hooks apply) and is never closed by us.
     ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
+    ``cache`` (:class:`CachePolicy`) and ``stale`` (:class:`StalePolicy`, True or False) set how
+    VoiceTrends results are cached, shared by the workers of one store, and served stale.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class PlumClient(BaseClient):
         format: Format = "json",
         timeout: float = 60.0,
         cache: CachePolicy | None = None,
+        stale: StalePolicy | bool | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if env is None else env
@@ -97,6 +103,8 @@ class PlumClient(BaseClient):
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
         self.cache_policy = cache if cache is not None else CachePolicy()
+        #: The default stale policy of VoiceTrends calls (``stale=``; None: raise or wait as usual).
+        self.stale_policy = check_stale(StalePolicy.resolve(stale), self.cache_policy)
         self.timezone = timezone
         clock = clock or SystemClock()
         super().__init__(
@@ -116,7 +124,8 @@ class PlumClient(BaseClient):
     def voicetrends(self) -> VoiceTrends:
         """The VoiceTrends resources (authentication is automatic)."""
         if self._voicetrends is None:
-            self._voicetrends = VoiceTrends(self, cache=self.cache_policy, timezone=self.timezone)
+            self._voicetrends = VoiceTrends(self, cache=self.cache_policy, timezone=self.timezone,
+                                            stale=self.stale_policy)
         return self._voicetrends
 
     @property
@@ -127,8 +136,25 @@ class PlumClient(BaseClient):
         return self._calllogs
 
     def cache_stats(self) -> CacheStats:
-        """VoiceTrends cache hits, misses and coalesced calls (beside :meth:`budget_snapshot`)."""
+        """This process's VoiceTrends cache counts: hits, misses, coalesced, stale served, upstream requests.
+
+        Beside :meth:`budget_snapshot`; :meth:`fetch_cache_stats` sums them over every worker.  No I/O.
+        """
         return self.voicetrends.cache_stats
+
+    async def fetch_cache_stats(self) -> CacheStats:
+        """The VoiceTrends cache counts summed over every worker sharing this client's store.
+
+        Each worker adds its counts to the store in batches (every few seconds, every few hundred calls
+        and when it closes); this one flushes its own first.  Reads the store; costs no request.
+        """
+        return await self.voicetrends.fetch_cache_stats()
+
+    async def aclose(self) -> None:
+        """Stop VoiceTrends' background refreshes, flush its statistics, then close as :class:`BaseClient`."""
+        if self._voicetrends is not None:
+            await self._voicetrends.aclose()
+        await super().aclose()
 
     def __repr__(self) -> str:
         return (f"PlumClient(account={self.account!r}, voicetrends_url={self.voicetrends_url!r}, "

@@ -29,6 +29,7 @@ __all__ = [
     "CachePolicy",
     "DateLike",
     "Format",
+    "StalePolicy",
     "TimeLike",
     "Tool",
     "account_id",
@@ -117,16 +118,67 @@ class CachePolicy:
     ``past``: results whose period ended before today (in the account's time zone); ``today``: results
     whose period includes today.  ``enabled=False`` turns the cache off; ``coalesce=False`` turns off
     single-flight (every call then costs a request: useful only to measure what coalescing saves).
+
+    ``keep_stale``: how long the last good result is kept after it stops being fresh, so that a
+    :class:`StalePolicy` can answer with it (0: not kept).  ``refresh_ahead``: a hit on an entry this
+    close to the end of its freshness renews it in the background, in the interactive lane, so readers
+    never wait (0: off; asyncio only, one worker of the fleet renews).
     """
 
     past: float = 24 * 3600.0
     today: float = 60.0
     enabled: bool = True
     coalesce: bool = True
+    keep_stale: float = 24 * 3600.0
+    refresh_ahead: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        if not (self.past >= 0 and self.today >= 0):
-            raise ConfigurationError("CachePolicy durations must be >= 0")
+        for name in ("past", "today", "keep_stale", "refresh_ahead"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ConfigurationError(f"CachePolicy {name} must be a number of seconds >= 0, got {value!r}")
+
+
+@attrs.frozen
+class StalePolicy:
+    """When a VoiceTrends call answers with the last cached result instead of waiting or failing.
+
+    The result comes back with ``report.stale = True`` and its ``report.fetched_at``.
+    ``on_rate_limit``: the budget cannot admit the call within its ``max_wait``
+    (:class:`~plumasync.RateLimitExceeded`).  ``on_error``: the upstream still fails after the retry
+    policy (5xx, 429, timeouts and transport errors; never a refused login or a bad request).
+    ``max_age``: the oldest result served, in seconds since it was fetched (None: whatever the cache
+    keeps, see ``CachePolicy.keep_stale``).  Without a cached result the error is raised as usual.
+    Serving a stale result costs no request.
+    """
+
+    on_rate_limit: bool = True
+    on_error: bool = True
+    max_age: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.on_rate_limit, bool) or not isinstance(self.on_error, bool):
+            raise ConfigurationError("StalePolicy on_rate_limit and on_error must be True or False")
+        if not (self.on_rate_limit or self.on_error):
+            raise ConfigurationError("StalePolicy serves nothing with on_rate_limit and on_error both False: "
+                                     "pass stale=False to turn stale answers off")
+        age = self.max_age
+        if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float))
+                                or not 0 < age < math.inf):
+            raise ConfigurationError(f"StalePolicy max_age must be a positive number of seconds, got {age!r}")
+
+    @staticmethod
+    def resolve(value: object, default: StalePolicy | None = None) -> StalePolicy | None:
+        """A ``stale=`` argument as a policy: None → ``default``, False → off, True → ``StalePolicy()``."""
+        if value is None:
+            return default
+        if value is True:
+            return StalePolicy()
+        if value is False:
+            return None
+        if isinstance(value, StalePolicy):
+            return value
+        raise ConfigurationError(f"stale must be a StalePolicy, True, False or None, got {value!r}")
 
 
 def _is_loopback(host: str) -> bool:

@@ -29,7 +29,8 @@ import httpx
 
 from . import validation, wire
 from ._base_client import BaseClient
-from .config import CachePolicy, DateLike, Format
+from .cachestats import CacheStats
+from .config import CachePolicy, DateLike, Format, StalePolicy
 from .errors import AuthenticationError, ResponseParseError
 from .governor import Lane
 from .models.voicetrends import (
@@ -42,9 +43,9 @@ from .models.voicetrends import (
     TrendReport,
     VolumeReport,
 )
-from .singleflight import SingleFlight
+from .reportcache import Call, ReportCache
 
-__all__ = ["CacheStats", "VoiceTrends"]
+__all__ = ["CacheStats", "VoiceTrends"]  # CacheStats: re-exported from .cachestats
 
 log = logging.getLogger("plumasync")
 
@@ -57,24 +58,11 @@ CREDENTIALS_TTL = 23 * 3600.0
 AUTH_LEASE_TTL = 60.0
 
 
-@attrs.define
-class CacheStats:
-    """VoiceTrends request accounting: ``hits`` (served from the cache), ``misses`` (went upstream or
-    joined a call that did), ``coalesced`` (misses served by another caller's identical request)."""
-
-    hits: int = 0
-    misses: int = 0
-    coalesced: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        """JSON-friendly dict."""
-        return attrs.asdict(self)
-
-
 class VoiceTrends:
     """VoiceTrends analytics for one account (``plum.voicetrends``)."""
 
-    def __init__(self, client: BaseClient, *, cache: CachePolicy, timezone: str) -> None:
+    def __init__(self, client: BaseClient, *, cache: CachePolicy, timezone: str,
+                 stale: StalePolicy | None = None) -> None:
         self._client = client
         self._tz = ZoneInfo(timezone)
         self._creds: TemporaryCredentials | None = None
@@ -82,17 +70,26 @@ class VoiceTrends:
         scope = f"{client.groups['auth']}|{client.tool}"
         self._value_name = f"vt-credentials|{scope}"
         self._lease_name = f"vt-auth|{scope}"
-        self._flights: SingleFlight[object] = SingleFlight()
-        self._cache_prefix = f"vt-cache|{client.groups['data']}"
+        # "vt-entry" (not the older raw-body "vt-cache"): entries now carry their fetch time.
+        self._cache_prefix = f"vt-entry|{client.groups['data']}"
         self.cache_policy = cache
-        self._stats = CacheStats()
+        self._reports = ReportCache(client.store, client.clock, cache, stale, str(client.groups["data"]))
         #: Number of POST /api/auth requests this client made.
         self.authentications = 0
 
     @property
     def cache_stats(self) -> CacheStats:
-        """Cache hits, misses and coalesced calls so far (a copy)."""
-        return CacheStats(self._stats.hits, self._stats.misses, self._flights.shared)
+        """This process's cache hits, misses, coalesced calls, stale answers and upstream requests (a copy)."""
+        return attrs.evolve(self._reports.counters.local)
+
+    async def fetch_cache_stats(self) -> CacheStats:
+        """The same counts summed over every worker sharing the store (each flushes in batches, every
+        few seconds and on close; this one first).  Reads the store; costs no request."""
+        return await self._reports.counters.fleet()
+
+    async def aclose(self) -> None:
+        """Stop background refreshes and flush the statistics (called by the client's ``aclose``)."""
+        await self._reports.aclose()
 
     # -- authentication -------------------------------------------------------------------------------------
 
@@ -166,18 +163,14 @@ class VoiceTrends:
         return self.cache_policy.past if ends < today else self.cache_policy.today
 
     async def _fetch(self, path: str, parse: Callable[[bytes, Format], R], *, fmt: Format | None, lane: Lane,
-                     max_wait: float | None, last: str, cache: bool = True) -> R:
+                     max_wait: float | None, last: str, cache: bool = True,
+                     stale: StalePolicy | bool | None = None) -> R:
         fmt = fmt or self._client.format
-        name = f"{self._cache_prefix}|{fmt}|{path}"
-        caching = self.cache_policy.enabled
-        if caching and cache:
-            body = await self._client.store.get_value(name)
-            if body is not None:
-                self._stats.hits += 1
-                return parse(body, fmt)
-        self._stats.misses += 1
+        ttl = self._ttl(last) if self.cache_policy.enabled else 0.0
+        call = Call(name=f"{self._cache_prefix}|{fmt}|{path}", fmt=fmt, lane=lane, max_wait=max_wait, ttl=ttl,
+                    read=cache, stale=stale)
 
-        async def call() -> R:
+        async def upstream(lane: Lane, max_wait: float | None) -> bytes:
             for attempt in (1, 2):
                 creds = await self.credentials()
                 try:
@@ -190,61 +183,65 @@ class VoiceTrends:
                         raise
                     await self._refresh(creds)
                     continue
-                result = parse(response.content, fmt)  # parsed first: a bad body is never cached
-                ttl = self._ttl(last)
-                if caching and ttl > 0:
-                    await self._client.store.set_value(name, response.content, ttl)
-                return result
+                return response.content
             raise AssertionError("unreachable")  # pragma: no cover
 
-        if not self.cache_policy.coalesce:
-            return await call()
-        result = await self._flights.do((path, fmt, lane, max_wait), call)
-        return result  # type: ignore[return-value]
+        return await self._reports.get(call, parse, upstream)
 
     async def _trend(self, resource: str, cls: type[TR], start: DateLike, end: DateLike, period: str, phone: str,
-                     fmt: Format | None, lane: Lane, max_wait: float | None, cache: bool) -> TR:
+                     fmt: Format | None, lane: Lane, max_wait: float | None, cache: bool,
+                     stale: StalePolicy | bool | None) -> TR:
         first, last = validation.vt_range(start, end)
         path = f"{resource}/{first}/{last}/{validation.period(period)}/{validation.phone(phone)}"
         return await self._fetch(path, lambda body, f: wire.parse_trend(body, f, cls, self._tz, endpoint=resource),
-                                 fmt=fmt, lane=lane, max_wait=max_wait, last=last, cache=cache)
+                                 fmt=fmt, lane=lane, max_wait=max_wait, last=last, cache=cache, stale=stale)
 
     async def volume(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                      format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                     max_wait: float | None = None, cache: bool = True) -> VolumeReport:
+                     max_wait: float | None = None, cache: bool = True,
+                     stale: StalePolicy | bool | None = None) -> VolumeReport:
         """Call Volume (``GET /api/volume/{start}/{end}/{period}/{phone}``): calls, minutes, transfers.
 
         ``start``/``end``: dates (inclusive; date, datetime or ``"YYYYMMDD"``); ``period``: day, week or
         month; ``phone``: one number or ``"ALL"``.  Costs one ``data`` request, none on a cache hit
         (``cache=False`` bypasses the cache for this call).  ``lane``/``max_wait``: see the governor.
+        ``stale``: a :class:`~plumasync.StalePolicy` (or True / False; default: the client's) to answer
+        with the last cached result, marked ``report.stale``, rather than wait past ``max_wait`` or fail.
+        The other five resources take the same keywords.
         """
-        return await self._trend("volume", VolumeReport, start, end, period, phone, format, lane, max_wait, cache)
+        return await self._trend("volume", VolumeReport, start, end, period, phone, format, lane, max_wait, cache,
+                                 stale)
 
     async def events(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                      format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                     max_wait: float | None = None, cache: bool = True) -> EventsReport:
+                     max_wait: float | None = None, cache: bool = True,
+                     stale: StalePolicy | bool | None = None) -> EventsReport:
         """Event Tracker (``GET /api/events/...``): log events, loops and form items.  One ``data`` request."""
-        return await self._trend("events", EventsReport, start, end, period, phone, format, lane, max_wait, cache)
+        return await self._trend("events", EventsReport, start, end, period, phone, format, lane, max_wait, cache,
+                                 stale)
 
     async def performance(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                           format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                          max_wait: float | None = None, cache: bool = True) -> PerformanceReport:
+                          max_wait: float | None = None, cache: bool = True,
+                          stale: StalePolicy | bool | None = None) -> PerformanceReport:
         """Performance (``GET /api/performance/...``): JS and fetch errors, page load.  One ``data`` request."""
         return await self._trend("performance", PerformanceReport, start, end, period, phone, format, lane,
-                                 max_wait, cache)
+                                 max_wait, cache, stale)
 
     async def profile(self, start: DateLike, end: DateLike, period: str = "day", phone: str = "ALL", *,
                       format: Format | None = None, lane: Lane = Lane.INTERACTIVE,
-                      max_wait: float | None = None, cache: bool = True) -> ProfileReport:
+                      max_wait: float | None = None, cache: bool = True,
+                      stale: StalePolicy | bool | None = None) -> ProfileReport:
         """Caller Profile (``GET /api/profile/{start}/{end}/{period}/{phone}``): calls and unique callers.
 
         One ``data`` request.
         """
-        return await self._trend("profile", ProfileReport, start, end, period, phone, format, lane, max_wait, cache)
+        return await self._trend("profile", ProfileReport, start, end, period, phone, format, lane, max_wait,
+                                 cache, stale)
 
     async def geographic(self, start: DateLike, end: DateLike, phone: str = "ALL", *, format: Format | None = None,
                          lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None,
-                         cache: bool = True) -> GeographicReport:
+                         cache: bool = True, stale: StalePolicy | bool | None = None) -> GeographicReport:
         """Geographic (``GET /api/profile/{start}/{end}/{phone}``, as documented): calls per US state and abroad.
 
         One ``data`` request.
@@ -252,10 +249,11 @@ class VoiceTrends:
         first, last = validation.vt_range(start, end)
         path = f"profile/{first}/{last}/{validation.phone(phone)}"
         return await self._fetch(path, lambda body, f: wire.parse_geographic(body, f), fmt=format, lane=lane,
-                                 max_wait=max_wait, last=last, cache=cache)
+                                 max_wait=max_wait, last=last, cache=cache, stale=stale)
 
     async def path(self, start: DateLike, end: DateLike, phone: str = "ALL", *, format: Format | None = None,
-                   lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None, cache: bool = True) -> PathReport:
+                   lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None, cache: bool = True,
+                   stale: StalePolicy | bool | None = None) -> PathReport:
         """Diagnostic Flow (``GET /api/path/{start}/{end}/{phone}``): form-item nodes per application.
 
         One ``data`` request.
@@ -263,7 +261,7 @@ class VoiceTrends:
         first, last = validation.vt_range(start, end)
         path = f"path/{first}/{last}/{validation.phone(phone)}"
         return await self._fetch(path, lambda body, f: wire.parse_path(body, f), fmt=format, lane=lane,
-                                 max_wait=max_wait, last=last, cache=cache)
+                                 max_wait=max_wait, last=last, cache=cache, stale=stale)
 
 
 def _encode(creds: TemporaryCredentials) -> bytes:

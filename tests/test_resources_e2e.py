@@ -236,7 +236,7 @@ async def test_dashboards_coalesce_then_hit_the_cache_without_touching_the_gover
             assert requests(server, "/api/volume/") == 3
             stats = plum.cache_stats()
             assert (stats.hits, stats.misses, stats.coalesced) == (1, 102, 99)
-            assert stats.to_dict() == {"hits": 1, "misses": 102, "coalesced": 99}
+            assert stats.to_dict() == {"hits": 1, "misses": 102, "coalesced": 99, "stale": 0, "upstream": 3}
 
 
 async def test_cache_ttl_past_periods_long_today_briefly() -> None:

@@ -117,6 +117,10 @@ class TrendReport:
     """
 
     series: Mapping[str, Series] = attrs.field(factory=dict, converter=_frozen_series)
+    #: True when this is the last cached result, served because a fresh one could not be had in time.
+    stale: bool = attrs.field(default=False, kw_only=True, eq=False)
+    #: When the result was fetched from Plum (aware UTC datetime of the client's clock; None: unknown).
+    fetched_at: datetime | None = attrs.field(default=None, kw_only=True, eq=False)
 
     def get(self, name: str) -> Series:
         """The series called ``name`` (its wire name), or an empty series."""
@@ -257,6 +261,10 @@ class GeographicReport:
 
     us: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
     non_us: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
+    #: True when this is the last cached result, served because a fresh one could not be had in time.
+    stale: bool = attrs.field(default=False, kw_only=True, eq=False)
+    #: When the result was fetched from Plum (aware UTC datetime of the client's clock; None: unknown).
+    fetched_at: datetime | None = attrs.field(default=None, kw_only=True, eq=False)
 
     @property
     def total(self) -> int:
@@ -292,6 +300,10 @@ class PathReport:
     """Diagnostic Flow (``GET /api/path/...``): application start URL → its nodes, in server order."""
 
     applications: Mapping[str, tuple[PathNode, ...]] = attrs.field(factory=dict, converter=_frozen_apps)
+    #: True when this is the last cached result, served because a fresh one could not be had in time.
+    stale: bool = attrs.field(default=False, kw_only=True, eq=False)
+    #: When the result was fetched from Plum (aware UTC datetime of the client's clock; None: unknown).
+    fetched_at: datetime | None = attrs.field(default=None, kw_only=True, eq=False)
 
     def nodes(self) -> Iterator[tuple[str, PathNode]]:
         """Every ``(application_url, node)`` pair."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -122,6 +122,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def release(self, name: str, owner: str) -> None:
         """Drop the lease if ``owner`` holds it."""
+
+    async def add_counts(self, name: str, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` to the counters ``name`` (fleet-wide statistics), atomically per call.
+
+        This default keeps them in this process; the shared stores keep them for every worker.
+        """
+        mine = self.__dict__.setdefault("_counts", {}).setdefault(name, {})
+        for field, delta in counts.items():
+            mine[field] = mine.get(field, 0) + int(delta)
+
+    async def get_counts(self, name: str) -> dict[str, int]:
+        """The counters ``name`` as added by every worker so far (empty when none)."""
+        return dict(self.__dict__.get("_counts", {}).get(name, {}))
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the store's resources."""

@@ -3,12 +3,13 @@
 A mixin of :class:`~plumasync.governor.stores.redis.RedisStore`: values (temporary credentials shared by
 every process) live in ``<prefix>:value:<name>``, leases in ``<prefix>:lease:<name>``; both expire by the
 store's clock (checked in the script) and, as a backstop, by Redis' own TTL.  While Redis is unreachable
-they fall back to the process, as the budgets do.
+they fall back to the process, as the budgets do.  Fleet counters (cache statistics) are plain hashes,
+``<prefix>:counts:<name>``, added to with ``HINCRBY``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from .base import MemoryStore
@@ -73,3 +74,24 @@ class RedisValues:
         """Drop the lease if ``owner`` holds it."""
         await self._or_fallback(self._run_script("lease", name, ["release", owner]),
                                 lambda: self._fallback.release(name, owner))
+
+    async def add_counts(self, name: str, counts: Mapping[str, int]) -> None:
+        """Add to the counters hash ``<prefix>:counts:<name>`` (``HINCRBY``, one pipeline)."""
+        deltas = {field: int(delta) for field, delta in counts.items() if delta}
+        if not deltas:
+            return
+        key = f"{self.prefix}:counts:{name}"
+
+        async def add() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for field, delta in deltas.items():
+                    pipe.hincrby(key, field, delta)
+                await pipe.execute()
+
+        await self._or_fallback(add, lambda: self._fallback.add_counts(name, deltas))
+
+    async def get_counts(self, name: str) -> dict[str, int]:
+        """The counters ``name`` summed over every process and host."""
+        raw = await self._or_fallback(lambda: self.redis.hgetall(f"{self.prefix}:counts:{name}"),
+                                      lambda: self._fallback.get_counts(name))
+        return {(f.decode() if isinstance(f, bytes) else str(f)): int(v) for f, v in raw.items()}

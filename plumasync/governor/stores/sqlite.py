@@ -7,7 +7,8 @@ Layout (WAL mode, so readers never block the writer)::
 
     groups(key TEXT PRIMARY KEY, state TEXT)      -- GroupState.to_json() as JSON, one row per group
     kv(name TEXT PRIMARY KEY, value BLOB, expires REAL)      -- shared values (temporary credentials)
-    leases(name TEXT PRIMARY KEY, owner TEXT, expires REAL)  -- "only one of us authenticates"
+    leases(name TEXT PRIMARY KEY, owner TEXT, expires REAL)  -- "only one of us authenticates / fetches"
+    counters(name TEXT, field TEXT, value INTEGER)           -- fleet cache statistics
 
 Each transition is one short ``BEGIN IMMEDIATE`` transaction: load the row, apply the pure
 :class:`~plumasync.governor.core.state.GroupState` transition, save it.  ``now`` is read from the injected
@@ -46,7 +47,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import anyio
@@ -69,6 +70,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS groups(key TEXT PRIMARY KEY, state TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS kv(name TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS leases(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counters(name TEXT, field TEXT, value INTEGER NOT NULL, PRIMARY KEY(name, field))",
 )
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 
@@ -367,6 +369,20 @@ class SQLiteStore(StateStore):
             conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
         await self._run(txn)
+
+    async def add_counts(self, name: str, counts: Mapping[str, int]) -> None:
+        """Add to the counters ``name`` for every process sharing the file (one transaction)."""
+        rows = [(name, field, int(delta)) for field, delta in counts.items() if delta]
+        if rows:
+            await self._run(lambda conn, now: conn.executemany(
+                "INSERT INTO counters(name, field, value) VALUES (?, ?, ?) ON CONFLICT(name, field) "
+                "DO UPDATE SET value = value + excluded.value", rows))
+
+    async def get_counts(self, name: str) -> dict[str, int]:
+        """The counters ``name`` summed over every process sharing the file."""
+        rows = await self._run(lambda conn, now: conn.execute(
+            "SELECT field, value FROM counters WHERE name = ?", (name,)).fetchall(), write=False)
+        return {str(f): int(v) for f, v in rows}
 
     async def aclose(self) -> None:
         """Close the connections (the file stays; other processes may still use it)."""
