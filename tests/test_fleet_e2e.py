@@ -171,3 +171,52 @@ def test_a_killed_lease_holder_is_replaced_by_exactly_one_worker(kind: str, tmp_
         assert arrived(server) == before + 2  # the killed one, then exactly one retry by another worker
         assert sum(int(r["stats"]["upstream"]) for r in results) == 1  # type: ignore[index]
     assert took < 30  # the lease lapses within LEASE_TTL (5 s); generous under load
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+def test_fleet_counters_add_up_in_every_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from plumasync.client import open_store
+    from plumasync.governor.clock import SystemClock
+
+    url = None if kind == "memory" else store_url(kind, tmp_path, request)
+
+    async def run() -> dict[str, int]:
+        store = open_store(url, SystemClock())
+        try:
+            await store.add_counts("vt-stats|x", {"hits": 2, "misses": 1, "stale": 0})
+            await store.add_counts("vt-stats|x", {"hits": 3})
+            assert await store.get_counts("vt-stats|y") == {}
+            return await store.get_counts("vt-stats|x")
+        finally:
+            await store.aclose()
+
+    assert anyio.run(run) == {"hits": 5, "misses": 1}
+
+
+def test_an_exhausted_budget_serves_stale_at_once_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    """Budget spent at the sandbox, ``max_wait=0.5``: the expired cached report comes back stale at once."""
+    from plumasync import Budget, CachePolicy, RateLimitExceeded
+    from plumasync.testing import sandbox_client
+
+    async def run() -> float:
+        with SandboxServer(SandboxConfig(limits={"data": (2, 900.0)})) as server:
+            async with sandbox_client(server, budget=Budget(limit=2, window=900.0), cache=CachePolicy(past=0.3),
+                                      stale=True) as plum:
+                vt = plum.voicetrends
+                first = await vt.volume(*WEEKS[0])
+                await vt.volume(*WEEKS[1])  # the window's two requests are spent
+                await anyio.sleep(0.5)  # the first report is no longer fresh, only kept
+                started = time.monotonic()
+                report = await vt.volume(*WEEKS[0], max_wait=0.5)
+                took = time.monotonic() - started
+                assert report.stale and report.fetched_at == first.fetched_at and report == first
+                with pytest.raises(RateLimitExceeded) as caught:  # nothing cached: as before
+                    await vt.volume(*WEEKS[2], max_wait=0.5)
+                assert caught.value.retry_at is not None
+                assert data_requests(server) == 2
+                return took
+
+    took = anyio.run(run)
+    with capsys.disabled():
+        print(f"\nstale answer with the budget spent: {took * 1000:.1f} ms (max_wait 0.5 s)")
+    assert took < 0.4  # never waited for max_wait; measured a few ms (generous bound for a loaded machine)

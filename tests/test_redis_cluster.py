@@ -149,3 +149,14 @@ async def test_redis_time_on_a_cluster(cluster: list[int]) -> None:
         assert timed.decision.granted and abs(timed.now - time.time()) < 5
     finally:
         await store.aclose()
+
+
+async def test_fleet_counters_on_a_cluster(cluster: list[int]) -> None:
+    """The cache statistics' counters (one hash per name) add up on a cluster too."""
+    store = RedisStore(RedisCluster(host="127.0.0.1", port=cluster[2]), prefix=f"s{random.randrange(10**6)}")
+    try:
+        await store.add_counts("vt-stats|x", {"hits": 2, "misses": 1, "stale": 0})
+        await store.add_counts("vt-stats|x", {"hits": 3})
+        assert await store.get_counts("vt-stats|x") == {"hits": 5, "misses": 1}
+    finally:
+        await store.aclose()

@@ -130,7 +130,8 @@ class Store(abc.ABC):
         """
         mine = self.__dict__.setdefault("_counts", {}).setdefault(name, {})
         for field, delta in counts.items():
-            mine[field] = mine.get(field, 0) + int(delta)
+            if delta:
+                mine[field] = mine.get(field, 0) + int(delta)
 
     async def get_counts(self, name: str) -> dict[str, int]:
         """The counters ``name`` as added by every worker so far (empty when none)."""
