@@ -117,7 +117,8 @@ class CachePolicy:
 
     ``past``: results whose period ended before today (in the account's time zone); ``today``: results
     whose period includes today.  ``enabled=False`` turns the cache off; ``coalesce=False`` turns off
-    single-flight (every call then costs a request: useful only to measure what coalescing saves).
+    single-flight, in the process and across the workers of a shared store (every call then costs a
+    request: useful only to measure what coalescing saves).
 
     ``keep_stale``: how long the last good result is kept after it stops being fresh, so that a
     :class:`StalePolicy` can answer with it (0: not kept).  ``refresh_ahead``: a hit on an entry this

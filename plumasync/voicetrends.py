@@ -9,8 +9,10 @@ Every data resource costs one request of the ``data`` group (150 per 15 minutes,
 every repeated request is budget taken from everyone else.  So identical concurrent calls share one
 request (single-flight), and results are cached (:class:`CachePolicy`): a period entirely in the past
 cannot change and is kept long; one that touches today is kept briefly.  The cache lives in the client's
-store, so workers on a SQLite or Redis store share it.  A cache hit touches neither the governor nor the
-network.
+store, so workers on a SQLite or Redis store share it, and a miss costs one request for the whole fleet
+(a lease on the entry: :mod:`plumasync.reportcache`, :mod:`plumasync.fleetcache`).  A cache hit touches
+neither the governor nor the network.  A :class:`~plumasync.StalePolicy` answers with the last cached
+result when the budget or the upstream cannot give a fresh one in time.
 """
 
 from __future__ import annotations
