@@ -21,6 +21,7 @@ from .config import (
     Format,
     Tool,
     check_base_url,
+    consumers,
 )
 from .errors import ConfigurationError, register_secret
 from .governor.clock import Clock, SystemClock
@@ -59,6 +60,11 @@ class PlumClient(BaseClient):
     Logs ``calllogs`` (``budget``, default 150 per 15 minutes) until the server's headers say otherwise.
     A user's ``http_client`` is sent through (its mounts and hooks apply) and is never closed by us.
     ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
+
+    Several programs on one account can share its budget fairly: ``consumer="dashboard"`` names this
+    client's share, ``consumer_weights={"dashboard": 2, "harvest-eu": 1}`` weighs the named consumers.
+    While several want more than a window holds, each gets its weighted share and lends what it does not
+    use (:mod:`plumasync.governor.core.shares`); :meth:`as_consumer` charges a block of calls to another.
     """
 
     def __init__(
@@ -79,6 +85,8 @@ class PlumClient(BaseClient):
         format: Format = "json",
         timeout: float = 60.0,
         cache: CachePolicy | None = None,
+        consumer: str | None = None,
+        consumer_weights: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if env is None else env
@@ -96,6 +104,7 @@ class PlumClient(BaseClient):
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
+        own, named = consumers(consumer, consumer_weights)
         self.cache_policy = cache if cache is not None else CachePolicy()
         self.timezone = timezone
         clock = clock or SystemClock()
@@ -107,7 +116,7 @@ class PlumClient(BaseClient):
                 calllogs_url or env.get("PLUM_CALLLOGS_URL") or DEFAULT_CALLLOGS_URL, "calllogs_url"),
             store=open_store(store if store is not None else env.get("PLUM_STORE"), clock),
             retry=retry or RetryPolicy(), budget=budget or Budget(), auth_budget=auth_budget or AUTH_BUDGET,
-            http_client=http_client, timeout=timeout,
+            http_client=http_client, timeout=timeout, consumer=own, consumers=named,
         )
         self._voicetrends: VoiceTrends | None = None
         self._calllogs: CallLogs | None = None
