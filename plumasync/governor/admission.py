@@ -129,13 +129,11 @@ class Governor:
 
         With ``max_wait`` (clock seconds), raise :class:`RateLimitExceeded` carrying ``retry_at`` as
         soon as the governor knows the wait would be longer.  A named ``consumer`` is held to its weighted
-        share of the window while other consumers want more (:mod:`plumasync.governor.core.shares`); it
-        waits in a line of its own, so one consumer held back never holds up another.
+        share while others want more (:mod:`.core.shares`), in a line of its own: it never holds up another.
         """
         policy = self.policy(key)
         queue = self._queues[key]
         token = object()
-        lane = Lane(lane)
         line: _Line = (lane, None if consumer is None else consumer.name)
         queue.lanes[line].append(token)
         start = self.clock.now()
@@ -176,8 +174,9 @@ class Governor:
                 first = queue.lanes[line][0] is token  # one warning per lane, not one per waiter asking
                 if not warned and first and known_retry is not None and known_retry - now > self.warn_after:
                     warned = True
-                    log.warning("budget group %s is exhausted: waiting %.1f s for the window to reset",
-                                key.group, known_retry - now)
+                    log.warning("budget group %s is exhausted%s: waiting %.1f s for the window to reset",
+                                key.group, "" if consumer is None else f" for consumer {consumer.name!r} (or its "
+                                "share is: waiting at most until the others' demand lapses)", known_retry - now)
                 await self._wait(queue, wait)
         finally:
             if token in queue.lanes[line]:

@@ -163,8 +163,8 @@ class Shares:
             if self.epoch is None or now < self.epoch + window + margin:
                 return
             epoch = None  # this book's own window ended: the next admission opens one
-        elif self.epoch is not None and abs(epoch - self.epoch) < _EPS:
-            return
+        elif self.epoch is not None and abs(epoch - self.epoch) < window / 2:
+            return  # the same window: its end, seen through a refined clock offset, moves by a second or two
         self.epoch = epoch
         grace = window * ACTIVE_FRACTION
         for entry in self.consumers.values():
