@@ -22,8 +22,9 @@ consumer below it, so three equal consumers of 100 get 34/33/33).
 
 Windows are the server's (headers mode); where the group has none (cold start, headerless), a window
 opens at the first admission after the previous one ended.  The book lives in the stored group state,
-so every store shares it between processes, and requests without a consumer are not counted by it:
-configure no consumer anywhere and nothing here runs.
+so every store shares it between processes (each consumer's weight is the one its own client declared
+at its latest ask), and requests without a consumer are not counted by it: configure no consumer
+anywhere and nothing here runs.
 """
 
 from __future__ import annotations

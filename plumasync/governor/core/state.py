@@ -217,7 +217,10 @@ class GroupState:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for a store."""
-        return attrs.asdict(self, filter=lambda a, v: a.name != "shares" or v is not None)  # as before consumers
+        data = attrs.asdict(self)
+        if data["shares"] is None:
+            del data["shares"]  # no consumer ever named: the document of before (older versions can read it)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> GroupState:
