@@ -135,8 +135,8 @@ class Shares:
         if held <= 0 or room - held >= 1:
             return None  # borrowing what nobody active needs
         lapse = min(active[n].seen + grace for n, v in owed.items() if v > 0)
-        assert self.epoch is not None
-        return Decision(False, min(lapse, self.epoch + window + margin))
+        turn = (now if self.epoch is None else self.epoch) + window + margin
+        return Decision(False, min(lapse, turn))
 
     def record(self, now: float, consumer: Consumer, permit: str, decision: Decision,
                in_flight: Collection[str]) -> None:
