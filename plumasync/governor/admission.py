@@ -53,6 +53,8 @@ class _Queue:
         self.lanes: dict[Lane, deque[object]] = {Lane.INTERACTIVE: deque(), Lane.BULK: deque()}
         self.changed = anyio.Event()
         self.retry_at: dict[Lane, float | None] = {Lane.INTERACTIVE: None, Lane.BULK: None}
+        # True while the lane's retry_at is only "look again": an answer in flight may admit sooner.
+        self.answer_due: dict[Lane, bool] = {Lane.INTERACTIVE: False, Lane.BULK: False}
         self.asking: set[object] = set()  # waiters whose store acquire is in flight
 
     @property
@@ -148,6 +150,7 @@ class Governor:
                     now = self.clock.now()
                     wait = None if retry_at is None else max(0.0, retry_at - timed.now)
                     queue.retry_at[lane] = None if wait is None else now + wait
+                    queue.answer_due[lane] = timed.decision.answer_due
                 else:
                     now = self.clock.now()
                     wait = None  # woken when the head moves
@@ -158,7 +161,7 @@ class Governor:
                     wait = poll if wait is None else min(wait, poll)
                 if max_wait is not None:
                     deadline = start + max_wait
-                    if known_retry is not None and known_retry > deadline:
+                    if known_retry is not None and known_retry > deadline and not queue.answer_due[lane]:
                         raise self._too_long(key, known_retry)
                     if now >= deadline:
                         raise self._too_long(key, known_retry)
