@@ -58,6 +58,8 @@ class _Queue:
         self.lanes: defaultdict[_Line, deque[object]] = defaultdict(deque)
         self.changed = anyio.Event()
         self.retry_at: defaultdict[_Line, float | None] = defaultdict(lambda: None)
+        # True while the line's retry_at is only "look again": an answer in flight may admit sooner.
+        self.answer_due: defaultdict[_Line, bool] = defaultdict(bool)
         self.asking: set[object] = set()  # waiters whose store acquire is in flight
 
     @property
@@ -156,6 +158,7 @@ class Governor:
                     now = self.clock.now()
                     wait = None if retry_at is None else max(0.0, retry_at - timed.now)
                     queue.retry_at[line] = None if wait is None else now + wait
+                    queue.answer_due[line] = timed.decision.answer_due
                 else:
                     now = self.clock.now()
                     wait = None  # woken when the head moves
@@ -166,7 +169,7 @@ class Governor:
                     wait = poll if wait is None else min(wait, poll)
                 if max_wait is not None:
                     deadline = start + max_wait
-                    if known_retry is not None and known_retry > deadline:
+                    if known_retry is not None and known_retry > deadline and not queue.answer_due[line]:
                         raise self._too_long(key, known_retry)
                     if now >= deadline:
                         raise self._too_long(key, known_retry)

@@ -140,7 +140,7 @@ class GroupState:
                                     reset_local=self.reset_local, contended=self.contended, limit=self.limit,
                                     rtt=self.rtt)
             if probe_done is not None:
-                return Decision(False, probe_done)
+                return Decision(False, probe_done, answer_due=True)
             return self._grant(now, permit)
         available = self.remaining - len(self.permits) - reserve
         if available > 0:
@@ -156,7 +156,7 @@ class GroupState:
         if now < check_at:
             return Decision(False, check_at)
         if self.permits:
-            return Decision(False, None)  # its answer will tell
+            return Decision(False, None, answer_due=True)  # its answer will tell
         self.remaining = None  # the probe's answer replaces the count, even within the same Reset
         return self._grant(now, permit)
 
