@@ -28,7 +28,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .governor import GroupKey, GroupSnapshot, Lane, Usage
+from .governor import Consumer, GroupKey, GroupSnapshot, Lane, Usage
 from .governor.clock import Clock, FakeClock, ScaledClock, SystemClock
 from .harvest import Harvest, HarvestProgress, HarvestSummary
 from .retry import RetryPolicy
@@ -49,6 +49,7 @@ __all__ = [
     "CacheStats",
     "Clock",
     "ConfigurationError",
+    "Consumer",
     "Drain",
     "FailureStatusError",
     "FakeClock",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -20,10 +22,18 @@ from urllib.parse import urlsplit
 import httpx
 
 from .config import Api, Budget, Format, Tool, account_id
-from .errors import RateLimitExceeded, TransportError, basic_credentials, error_for_status, register_secret
+from .errors import (
+    ConfigurationError,
+    RateLimitExceeded,
+    TransportError,
+    basic_credentials,
+    error_for_status,
+    register_secret,
+)
 from .governor import GroupKey, GroupSnapshot, Lane
 from .governor.admission import Governor
 from .governor.clock import Clock
+from .governor.core.shares import Consumer
 from .governor.stores.base import Store
 from .retry import RetryPolicy
 from .transport import ClientTransport, GovernedTransport, current_drain, hints, paused_until
@@ -34,6 +44,8 @@ __all__ = ["BaseClient"]
 log = logging.getLogger("plumasync")
 
 _Client = TypeVar("_Client", bound="BaseClient")
+#: The consumer :meth:`BaseClient.as_consumer` charges requests to, in this task and the tasks it starts.
+_CONSUMER: ContextVar[tuple[BaseClient, Consumer] | None] = ContextVar("plumasync_consumer", default=None)
 
 
 @functools.cache
@@ -67,7 +79,8 @@ class BaseClient:
 
     def __init__(self, *, login: str, password: str, tool: Tool, voicetrends_url: str, calllogs_url: str,
                  format: Format, clock: Clock, store: Store, retry: RetryPolicy, budget: Budget,
-                 auth_budget: Budget, http_client: httpx.AsyncClient | None, timeout: float) -> None:
+                 auth_budget: Budget, http_client: httpx.AsyncClient | None, timeout: float,
+                 consumer: Consumer | None = None, consumers: Mapping[str, Consumer] | None = None) -> None:
         self._login = login
         self._password = password
         self.tool: Tool = tool
@@ -79,6 +92,9 @@ class BaseClient:
         self.store = store
         self.governor = Governor(store=store, clock=clock)
         self.account = account_id(login)
+        #: Whose share of the budget this client's requests are charged to (None: nobody's).
+        self.consumer = consumer
+        self.consumers: dict[str, Consumer] = dict(consumers or {})
         vt_host = urlsplit(voicetrends_url).netloc
         cl_host = urlsplit(calllogs_url).netloc
         self.groups: dict[str, GroupKey] = {
@@ -122,7 +138,9 @@ class BaseClient:
         """
         url = (self.voicetrends_url if api == "voicetrends" else self.calllogs_url) + path.lstrip("/")
         headers = {"Accept": "application/xml" if (fmt or self.format) == "xml" else "application/json"}
-        extensions = hints(self.groups[group], lane, max_wait)
+        scoped = _CONSUMER.get()
+        consumer = scoped[1] if scoped is not None and scoped[0] is self else self.consumer
+        extensions = hints(self.groups[group], lane, max_wait, consumer)
 
         async def attempt() -> httpx.Response:
             request = self.http.build_request(method, url, params=params, data=data, headers=headers,
@@ -151,6 +169,25 @@ class BaseClient:
         if temporary is not None and temporary[0] != self._login:
             register_secret(temporary[1], temporary[0])
             register_secret(temporary[0])
+
+    @contextmanager
+    def as_consumer(self, name: str) -> Iterator[Consumer]:
+        """Charge the requests made inside (in this task and the tasks it starts) to consumer ``name``'s share.
+
+        With ``consumer_weights``, ``name`` must be one of them; without, any non-empty name (weight 1).  A
+        :class:`~plumasync.errors.ConfigurationError` otherwise, before any request.  Costs nothing.
+        """
+        if self.consumers:
+            if name not in self.consumers:
+                raise ConfigurationError(f"consumer {name!r} is not one of consumer_weights: {sorted(self.consumers)}")
+            consumer = self.consumers[name]
+        else:
+            consumer = Consumer(name)
+        token = _CONSUMER.set((self, consumer))
+        try:
+            yield consumer
+        finally:
+            _CONSUMER.reset(token)
 
     # -- state and lifecycle --------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from .config import (
     StalePolicy,
     Tool,
     check_base_url,
+    consumers,
 )
 from .errors import ConfigurationError, register_secret
 from .governor.clock import Clock, SystemClock
@@ -64,6 +65,11 @@ class PlumClient(BaseClient):
     ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
     ``cache`` (:class:`CachePolicy`) and ``stale`` (:class:`StalePolicy`, True or False) set how
     VoiceTrends results are cached, shared by the workers of one store, and served stale.
+
+    Several programs on one account can share its budget fairly: ``consumer="dashboard"`` names this
+    client's share, ``consumer_weights={"dashboard": 2, "harvest-eu": 1}`` weighs the named consumers.
+    While several want more than a window holds, each gets its weighted share and lends what it does not
+    use (:mod:`plumasync.governor.core.shares`); :meth:`as_consumer` charges a block of calls to another.
     """
 
     def __init__(
@@ -85,6 +91,8 @@ class PlumClient(BaseClient):
         timeout: float = 60.0,
         cache: CachePolicy | None = None,
         stale: StalePolicy | bool | None = None,
+        consumer: str | None = None,
+        consumer_weights: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if env is None else env
@@ -102,6 +110,7 @@ class PlumClient(BaseClient):
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
+        own, named = consumers(consumer, consumer_weights)
         self.cache_policy = cache if cache is not None else CachePolicy()
         #: The default stale policy of VoiceTrends calls (``stale=``; None: raise or wait as usual).
         self.stale_policy = check_stale(StalePolicy.resolve(stale), self.cache_policy)
@@ -115,7 +124,7 @@ class PlumClient(BaseClient):
                 calllogs_url or env.get("PLUM_CALLLOGS_URL") or DEFAULT_CALLLOGS_URL, "calllogs_url"),
             store=open_store(store if store is not None else env.get("PLUM_STORE"), clock),
             retry=retry or RetryPolicy(), budget=budget or Budget(), auth_budget=auth_budget or AUTH_BUDGET,
-            http_client=http_client, timeout=timeout,
+            http_client=http_client, timeout=timeout, consumer=own, consumers=named,
         )
         self._voicetrends: VoiceTrends | None = None
         self._calllogs: CallLogs | None = None

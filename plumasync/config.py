@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import math
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ import attrs
 from .envelope import Format
 from .errors import ConfigurationError
 from .governor.core.model import Policy
+from .governor.core.shares import Consumer, check_name, check_weight
 
 __all__ = [
     "AUTH_BUDGET",
@@ -34,6 +36,7 @@ __all__ = [
     "Tool",
     "account_id",
     "check_base_url",
+    "consumers",
 ]
 
 def _positive(name: str) -> Any:
@@ -209,3 +212,20 @@ def check_base_url(url: str, name: str) -> str:
 def account_id(login: str) -> str:
     """A stable, non-reversible account name for budget keys, logs and stores (never the login)."""
     return hashlib.sha256(login.encode()).hexdigest()[:12]
+
+
+def consumers(consumer: str | None, weights: Mapping[str, float] | None) -> tuple[Consumer | None, dict[str, Consumer]]:
+    """The client's own consumer and every named one, from ``consumer=`` and ``consumer_weights=``.
+
+    Weights must be finite numbers > 0 under non-empty names, and ``consumer`` one of those names (without
+    weights, any non-empty name, of weight 1); anything else raises
+    :class:`~plumasync.errors.ConfigurationError` before any request.  Costs nothing.
+    """
+    if weights is None:
+        return (None if consumer is None else Consumer(consumer)), {}
+    if not isinstance(weights, Mapping) or not weights:
+        raise ConfigurationError(f"consumer_weights must be a non-empty mapping of names to weights, got {weights!r}")
+    named = {check_name(name): Consumer(name, check_weight(name, weight)) for name, weight in weights.items()}
+    if consumer is not None and check_name(consumer) not in named:
+        raise ConfigurationError(f"consumer {consumer!r} is not one of consumer_weights: {sorted(named)}")
+    return (None if consumer is None else named[consumer]), named

@@ -4,7 +4,7 @@ It wraps the real transport (``httpx.AsyncHTTPTransport`` by default, or the use
 acquire a permit → send → observe the response's ``X-RateLimit-*`` and ``Date`` headers.  Per-request
 hints travel in ``request.extensions["plumasync"]``::
 
-    {"group": "<group key>", "lane": Lane.BULK, "max_wait": 2.0}
+    {"group": "<group key>", "lane": Lane.BULK, "max_wait": 2.0, "consumer": Consumer("harvest-eu", 1)}
 
 A request without the hint is sent ungoverned (it is not a Plum API call).  A response that paused its
 group (a 429) says until when in ``response.extensions["plumasync"]["paused_until"]``, so the layer above
@@ -36,6 +36,7 @@ from .errors import Abandoned
 from .governor import Governor, GroupKey, Lane, parse_rate_headers
 from .governor.clock import Clock
 from .governor.core.model import RateHeaders
+from .governor.core.shares import Consumer
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -57,9 +58,10 @@ EXTENSION = "plumasync"
 _NO_HEADERS = RateHeaders()
 
 
-def hints(group: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> dict[str, Any]:
-    """The ``extensions`` entry for a governed request."""
-    return {EXTENSION: {"group": group, "lane": lane, "max_wait": max_wait}}
+def hints(group: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None,
+          consumer: Consumer | None = None) -> dict[str, Any]:
+    """The ``extensions`` entry for a governed request (``consumer``: whose share it is charged to)."""
+    return {EXTENSION: {"group": group, "lane": lane, "max_wait": max_wait, "consumer": consumer}}
 
 
 def paused_until(response: httpx.Response) -> float | None:
@@ -143,13 +145,13 @@ class GovernedTransport(httpx.AsyncBaseTransport):
         if hint is None or group is None:
             return await self.inner.handle_async_request(request)
         lane = Lane(hint.get("lane", Lane.INTERACTIVE))
-        max_wait = hint.get("max_wait")
+        max_wait, consumer = hint.get("max_wait"), hint.get("consumer")
         drain = _DRAIN.get()
         if drain is None:
-            permit = await self.governor.acquire(group, lane, max_wait)
+            permit = await self.governor.acquire(group, lane, max_wait, consumer)
         else:
             with drain.waiting():
-                permit = await self.governor.acquire(group, lane, max_wait)
+                permit = await self.governor.acquire(group, lane, max_wait, consumer)
         try:
             response = await self._send_and_read(request)
         except BaseException:

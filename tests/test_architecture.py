@@ -6,6 +6,8 @@ See docs/architecture.md for the layers these checks keep apart."""
 from __future__ import annotations
 
 import ast
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,14 +121,42 @@ def test_the_resources_never_import_the_front_door() -> None:
         assert "plumasync.client" not in graph[module], module
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if not m.endswith("__main__")])
-def test_every_module_imports_alone(module: str) -> None:
-    """In a fresh interpreter, with nothing imported before it: import order can hide a circle."""
+IMPORTABLE = [m for m in MODULES if not m.endswith("__main__")]
+
+
+@pytest.fixture(scope="module")
+def imported_alone() -> dict[str, str]:
+    """Each module imported with no other plumasync module loaded before it (see tests/import_alone.py)."""
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("import_alone.py")), *IMPORTABLE],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
+    answers: dict[str, str] = json.loads(done.stdout)
+    return answers
+
+
+@pytest.mark.parametrize("module", IMPORTABLE)
+def test_every_module_imports_alone(module: str, imported_alone: dict[str, str]) -> None:
+    """With nothing of plumasync imported before it: import order can hide a circle."""
     if module == "plumasync.governor.stores.redis":
         pytest.importorskip("redis")
-    done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert imported_alone[module] == ""
+
+
+def test_importing_alone_catches_a_circle_that_import_order_hides(tmp_path: Path) -> None:
+    """The checker itself: a circle that works from one side only is reported from the other."""
+    pkg = tmp_path / "plumasync_circle"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from plumasync_circle import b\nA = 1\n")
+    (pkg / "b.py").write_text("from plumasync_circle.a import A\n")
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("import_alone.py")),
+                           "plumasync_circle.b", "plumasync_circle.a"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    answers = json.loads(done.stdout)
+    assert answers["plumasync_circle.b"] == ""
+    assert "ImportError" in answers["plumasync_circle.a"]
+
+
 def test_no_file_is_over_400_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in MODULES.values() if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}

@@ -6,10 +6,12 @@ The clocks it runs on live in :mod:`plumasync.governor.clock` and are exported b
 from .admission import Governor, Permit, Usage
 from .core.headers import parse_rate_headers
 from .core.model import Decision, GroupKey, GroupSnapshot, Lane, Mode, Policy, RateHeaders
+from .core.shares import Consumer
 from .core.state import GroupState
 from .stores.base import MemoryStore, StateStore, Store, TimedDecision
 
 __all__ = [
+    "Consumer",
     "Decision",
     "Governor",
     "GroupKey",

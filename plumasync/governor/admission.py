@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import logging
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 
 import anyio
 import attrs
@@ -21,6 +21,7 @@ from ..errors import ConfigurationError, RateLimitExceeded
 from .clock import Clock, SystemClock
 from .core.arithmetic import minimum_duration
 from .core.model import GroupKey, GroupSnapshot, Lane, Policy, RateHeaders, bulk_reserve
+from .core.shares import Consumer
 from .stores.base import MemoryStore, Store, TimedDecision
 
 __all__ = ["Governor", "Permit", "Usage"]
@@ -46,13 +47,19 @@ class Permit:
     policy: Policy = attrs.field(repr=False)
 
 
+#: A line of waiters: one per lane and consumer (a consumer held to its share must not block another's line).
+_Line = tuple[Lane, str | None]
+
+
 class _Queue:
-    """FIFO of waiters per lane for one group, and a "state changed" signal."""
+    """FIFO of waiters per line (lane and consumer) for one group, and a "state changed" signal."""
 
     def __init__(self) -> None:
-        self.lanes: dict[Lane, deque[object]] = {Lane.INTERACTIVE: deque(), Lane.BULK: deque()}
+        self.lanes: defaultdict[_Line, deque[object]] = defaultdict(deque)
         self.changed = anyio.Event()
-        self.retry_at: dict[Lane, float | None] = {Lane.INTERACTIVE: None, Lane.BULK: None}
+        self.retry_at: defaultdict[_Line, float | None] = defaultdict(lambda: None)
+        # True while the line's retry_at is only "look again": an answer in flight may admit sooner.
+        self.answer_due: defaultdict[_Line, bool] = defaultdict(bool)
         self.asking: set[object] = set()  # waiters whose store acquire is in flight
 
     @property
@@ -60,11 +67,11 @@ class _Queue:
         return sum(len(q) for q in self.lanes.values())
 
     def notify(self) -> None:
-        if self.lanes[Lane.INTERACTIVE] or self.lanes[Lane.BULK]:  # nobody waits: nothing to wake
+        if any(self.lanes.values()):  # nobody waits: nothing to wake
             self.changed.set()
             self.changed = anyio.Event()
 
-    def may_ask(self, lane: Lane, token: object, pipelined: bool) -> bool:
+    def may_ask(self, lane: _Line, token: object, pipelined: bool) -> bool:
         """The head of the lane asks the store; with ``pipelined``, so does anyone whose every
         predecessor in the lane is already asking (their requests reach the store in line order)."""
         for ahead in self.lanes[lane]:
@@ -74,7 +81,7 @@ class _Queue:
                 return False
         return False
 
-    def discard(self, lane: Lane, token: object) -> None:
+    def discard(self, lane: _Line, token: object) -> None:
         with contextlib.suppress(ValueError):
             self.lanes[lane].remove(token)
 
@@ -118,28 +125,31 @@ class Governor:
         except KeyError:
             raise ConfigurationError(f"unknown budget group {key!r}") from None
 
-    async def acquire(self, key: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None) -> Permit:
+    async def acquire(self, key: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None,
+                      consumer: Consumer | None = None) -> Permit:
         """Wait until the group admits one request; return the permit.
 
         With ``max_wait`` (clock seconds), raise :class:`RateLimitExceeded` carrying ``retry_at`` as
-        soon as the governor knows the wait would be longer.
+        soon as the governor knows the wait would be longer.  A named ``consumer`` is held to its weighted
+        share while others want more (:mod:`.core.shares`), in a line of its own: it never holds up another.
         """
         policy = self.policy(key)
         queue = self._queues[key]
         token = object()
-        queue.lanes[lane].append(token)
+        line: _Line = (lane, None if consumer is None else consumer.name)
+        queue.lanes[line].append(token)
         start = self.clock.now()
         warned = False
         try:
             while True:
                 wait: float | None
-                asks = queue.may_ask(lane, token, self.store.combines)
+                asks = queue.may_ask(line, token, self.store.combines)
                 if asks:
                     permit_id = f"{self._prefix}{next(self._ids)}"
-                    timed = await self._ask(queue, token, key, policy, lane, permit_id)
+                    timed = await self._ask(queue, token, key, policy, line, permit_id, consumer)
                     if timed.decision.granted:
-                        queue.discard(lane, token)
-                        queue.retry_at[lane] = None
+                        queue.discard(line, token)
+                        queue.retry_at[line] = None
                         queue.notify()
                         self._usage[key].sent += 1
                         metrics.record_granted(key, self.clock.now() - start)
@@ -147,35 +157,37 @@ class Governor:
                     retry_at = timed.decision.retry_at
                     now = self.clock.now()
                     wait = None if retry_at is None else max(0.0, retry_at - timed.now)
-                    queue.retry_at[lane] = None if wait is None else now + wait
+                    queue.retry_at[line] = None if wait is None else now + wait
+                    queue.answer_due[line] = timed.decision.answer_due
                 else:
                     now = self.clock.now()
                     wait = None  # woken when the head moves
-                known_retry = queue.retry_at[lane]
+                known_retry = queue.retry_at[line]
                 if self.store.shared:
                     # Other processes change shared state (and may die holding permits) without waking us.
                     poll = min(1.0, policy.window / 100)
                     wait = poll if wait is None else min(wait, poll)
                 if max_wait is not None:
                     deadline = start + max_wait
-                    if known_retry is not None and known_retry > deadline:
+                    if known_retry is not None and known_retry > deadline and not queue.answer_due[line]:
                         raise self._too_long(key, known_retry)
                     if now >= deadline:
                         raise self._too_long(key, known_retry)
                     wait = deadline - now if wait is None else min(wait, deadline - now)
-                first = queue.lanes[lane][0] is token  # one warning per lane, not one per waiter asking
+                first = queue.lanes[line][0] is token  # one warning per lane, not one per waiter asking
                 if not warned and first and known_retry is not None and known_retry - now > self.warn_after:
                     warned = True
-                    log.warning("budget group %s is exhausted: waiting %.1f s for the window to reset",
-                                key.group, known_retry - now)
+                    log.warning("budget group %s is exhausted%s: waiting %.1f s for the window to reset",
+                                key.group, "" if consumer is None else f" for consumer {consumer.name!r} (or its "
+                                "share is: waiting at most until the others' demand lapses)", known_retry - now)
                 await self._wait(queue, wait)
         finally:
-            if token in queue.lanes[lane]:
-                queue.discard(lane, token)
+            if token in queue.lanes[line]:
+                queue.discard(line, token)
                 queue.notify()
 
-    async def _ask(self, queue: _Queue, token: object, key: GroupKey, policy: Policy, lane: Lane,
-                   permit_id: str) -> TimedDecision:
+    async def _ask(self, queue: _Queue, token: object, key: GroupKey, policy: Policy, line: _Line,
+                   permit_id: str, consumer: Consumer | None) -> TimedDecision:
         """One store acquire.  On a store that combines concurrent calls the next waiter in line may ask
         while this one is in flight (one transaction, in line order), so a window opening for many
         waiters costs a few round trips, not one per waiter."""
@@ -183,7 +195,9 @@ class Governor:
         if self.store.combines:
             queue.notify()
         try:
-            return await self.store.acquire(key, policy, lane, permit_id)
+            if consumer is None:  # a store written before consumers existed still works without them
+                return await self.store.acquire(key, policy, line[0], permit_id)
+            return await self.store.acquire(key, policy, line[0], permit_id, consumer)
         finally:
             queue.asking.discard(token)
 

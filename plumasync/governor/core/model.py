@@ -78,6 +78,9 @@ class Decision:
 
     granted: bool
     retry_at: float | None = None
+    #: True when an answer in flight (the window's probe) may admit the request before ``retry_at``:
+    #: ``retry_at`` is then only when to look again, and ``max_wait`` must not refuse on it.
+    answer_due: bool = False
 
 
 @attrs.frozen

@@ -29,15 +29,15 @@ The model, and why:
 * **Headerless mode.**  A group whose server sends no rate-limit headers is held by its configured
   budget with a sliding log of admissions: never more than ``limit`` in any ``window``-long interval,
   whatever the alignment of the server's own windows.
-* **The server's word beats the model.**  The window length is learned from successive distinct Resets
-  (:mod:`plumasync.governor.core.judge`); a Reset earlier than the one the model rolled to, whose window is
-  still open, is the truth.  One response whose Reset lies beyond one window or not after its own Date,
-  whose Date contradicts the offset estimate, or whose Remaining exceeds its Limit is discounted (debug
-  log) and counted as a headerless answer; a second one agreeing is believed.  No wait lasts longer than
-  about twice the larger of the configured and learned windows without one probe checking.  Resets that
-  are never usable leave the group on a sliding log of the server's limit.
-* **429.**  The whole group pauses for its Retry-After, else until its own Reset read through its own
-  Date, else for one (learned, else configured) window; a doubted 429 pauses at most one window.
+* **The server's word beats the model** (:mod:`plumasync.governor.core.judge` weighs it).  The window length
+  is learned from successive distinct Resets; a Reset earlier than the model rolled to, whose window is
+  still open, is the truth.  One outlier (a Reset beyond one window or not after its Date, a Date
+  contradicting the offset, Remaining above Limit) is discounted until a second response agrees; no blind
+  wait outlasts about twice the larger window; never-usable Resets leave a sliding log of the server's
+  limit.  A 429 pauses the whole group: Retry-After, else its own Reset through its own Date, else one
+  window (a doubted 429: at most one window).
+* **Consumers.**  A named consumer's requests are also held to its weighted share of the window while
+  others want more than it holds (:mod:`plumasync.governor.core.shares`; its book is ``shares``).
 * **Crashed holders.**  A permit older than one window is dropped, so a killed process holds the
   budget for at most one window.
 """
@@ -53,6 +53,8 @@ import attrs
 from .codec import CorruptState, checked_document
 from .judge import ResetKind, fold_date, horizon, learn_window, pause_after_429, reset_kind
 from .model import Decision, GroupSnapshot, Lane, Mode, Policy, RateHeaders, bulk_reserve
+from .opening import probe_wait
+from .shares import Consumer, Shares, load_shares
 from .sliding import merge, next_opening, record, sorted_times
 
 __all__ = ["GroupState"]
@@ -94,6 +96,8 @@ class GroupState:
     suspect_offset: float | None = None
     #: Smoothed round trip of believed answers: when to look again while a window's probe is out.
     rtt: float | None = None
+    #: The named consumers' book (:mod:`.shares`); None while no consumer has asked.
+    shares: Shares | None = attrs.field(default=None, converter=load_shares)
 
     @classmethod
     def new(cls, policy: Policy) -> GroupState:
@@ -102,8 +106,24 @@ class GroupState:
 
     # -- transitions -------------------------------------------------------------------------------------
 
-    def acquire(self, now: float, policy: Policy, lane: Lane | str, permit: str) -> Decision:
-        """Grant ``permit`` if the group's known state says one more request fits now."""
+    def acquire(self, now: float, policy: Policy, lane: Lane | str, permit: str,
+                consumer: Consumer | None = None) -> Decision:
+        """Grant ``permit`` if the group's known state says one more request fits now (and, for a named
+        ``consumer``, if its weighted share of the window allows it: :mod:`.shares`)."""
+        if consumer is None:
+            return self._admit(now, policy, lane, permit)
+        book = self.shares = self.shares or Shares()
+        reserve = self._reserve(policy, lane)
+        available = self.snapshot(now, policy, "").available  # rolls the window first, as _admit will
+        headers = self.mode == Mode.HEADERS.value and self.reset_local is not None
+        refusal = book.gate(now, consumer, capacity=self.limit - reserve, window=self.window, margin=policy.margin,
+                            free=None if available is None else available - reserve,
+                            epoch=self.reset_local - self.window if headers and self.reset_local else None)
+        decision = self._admit(now, policy, lane, permit) if refusal is None else refusal
+        book.record(now, consumer, permit, decision, self.permits)
+        return decision
+
+    def _admit(self, now: float, policy: Policy, lane: Lane | str, permit: str) -> Decision:
         self._expire(now)
         if self.paused_until is not None:
             if now < self.paused_until:
@@ -116,9 +136,11 @@ class GroupState:
             return self._acquire_sliding(now, policy, reserve, permit)
         if self.mode == Mode.COLD.value or self.remaining is None:
             # Cold start, or a contended window opening: one probe until its headers arrive.
-            probe_done = self._probe_wait(now)
+            probe_done = probe_wait(now, window=self.window, permits=self.permits, cold=self.mode == Mode.COLD.value,
+                                    reset_local=self.reset_local, contended=self.contended, limit=self.limit,
+                                    rtt=self.rtt)
             if probe_done is not None:
-                return Decision(False, probe_done)
+                return Decision(False, probe_done, answer_due=True)
             return self._grant(now, permit)
         available = self.remaining - len(self.permits) - reserve
         if available > 0:
@@ -134,7 +156,7 @@ class GroupState:
         if now < check_at:
             return Decision(False, check_at)
         if self.permits:
-            return Decision(False, None)  # its answer will tell
+            return Decision(False, None, answer_due=True)  # its answer will tell
         self.remaining = None  # the probe's answer replaces the count, even within the same Reset
         return self._grant(now, permit)
 
@@ -154,6 +176,8 @@ class GroupState:
         if admitted_at is None:
             return
         self.admitted = max(0, self.admitted - 1)
+        if self.shares is not None:
+            self.shares.cancel(permit, admitted_at)
         if admitted_at in self.admission_times:
             self.admission_times.remove(admitted_at)
 
@@ -193,7 +217,10 @@ class GroupState:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for a store."""
-        return attrs.asdict(self)
+        data = attrs.asdict(self)
+        if data["shares"] is None:
+            del data["shares"]  # no consumer ever named: the document of before (older versions can read it)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> GroupState:
@@ -214,33 +241,6 @@ class GroupState:
 
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
         return 0 if Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
-
-    def _probe_wait(self, now: float) -> float | None:
-        """While the first answer of the current window (of any, when cold) is awaited: until when to wait.
-
-        Until it comes, one probe may be out (cold, another consumer seen, a far Reset being checked), or
-        half the limit when the window is ours, less permits sent before the reset still unanswered (they
-        may reach the server after it): a limit lowered to no less than half is then learnt without a 429.
-        A probe blocks a tenth of a window at most: a process killed holding it costs that, not a window.
-        """
-        timeout = self.window / 10
-        allowance = 1
-        if self.mode == Mode.COLD.value or self.reset_local is None or self.reset_local - now > self.window:
-            probes = list(self.permits.values())
-        else:
-            window_start = self.reset_local - self.window
-            probes = [t for t in self.permits.values() if t >= window_start]
-            carried = len(self.permits) - len(probes)  # sent before the reset: may be counted in this window
-            allowance = 1 if self.contended else max(1, self.limit // 2 - carried)
-        live = [t for t in probes if t > now - timeout]
-        if len(live) < allowance:
-            return None
-        sent, give_up = max(live), max(live) + timeout
-        if self.rtt is None:
-            return give_up
-        # Its answer is due about one round trip after it was sent: look again then (other processes
-        # sharing the store are not woken by it), and every round trip after that.
-        return min(give_up, max(sent + 2 * self.rtt, now + self.rtt))
 
     def _expire(self, now: float) -> None:
         self.permits = {p: t for p, t in self.permits.items() if t > now - self.window}

@@ -23,6 +23,7 @@ import attrs
 from ..clock import Clock, SystemClock
 from ..core.codec import CorruptState
 from ..core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
+from ..core.shares import Consumer
 from ..core.state import GroupState
 
 __all__ = ["MemoryStore", "StateStore", "Store", "TimedDecision", "dump_state", "load_state", "observe_step"]
@@ -79,8 +80,10 @@ class Store(abc.ABC):
     combines: bool = False
 
     @abc.abstractmethod
-    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
-        """Grant ``permit`` or say when to ask again (see :meth:`GroupState.acquire`)."""
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str,
+                      consumer: Consumer | None = None) -> TimedDecision:
+        """Grant ``permit`` or say when to ask again (see :meth:`GroupState.acquire`; ``consumer``: whose
+        share of the window it counts against, None: nobody's)."""
 
     @abc.abstractmethod
     async def observe(
@@ -154,8 +157,10 @@ class StateStore(Store):
     ) -> tuple[object, float]:
         """Run ``fn(state, now)`` atomically on ``key``'s state; return its result and ``now``."""
 
-    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
-        result, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str,
+                      consumer: Consumer | None = None) -> TimedDecision:
+        result, now = await self._transact(key, policy,
+                                           lambda s, now: s.acquire(now, policy, lane, permit, consumer))
         assert isinstance(result, Decision)
         return TimedDecision(result, now)
 

@@ -52,6 +52,7 @@ from ...errors import ConfigurationError
 from ...storeurl import parse_store_url, redact_store_url
 from ..clock import Clock, SystemClock
 from ..core.model import Decision, GroupKey, GroupSnapshot, Lane, Policy, RateHeaders
+from ..core.shares import Consumer
 from ..core.state import GroupState
 from .base import StateStore, TimedDecision, dump_state, load_state, observe_step
 from .redis_batch import Combiner
@@ -254,12 +255,14 @@ class RedisStore(RedisValues, StateStore):
 
     # -- the governor's transitions --------------------------------------------------------------------
 
-    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str,
+                      consumer: Consumer | None = None) -> TimedDecision:
         """One WATCH/MULTI transaction: grant ``permit`` or say when to ask again."""
         try:
-            decision, now = await self._transact(key, policy, lambda s, now: s.acquire(now, policy, lane, permit))
+            decision, now = await self._transact(key, policy,
+                                                 lambda s, now: s.acquire(now, policy, lane, permit, consumer))
         except _Down:
-            timed = await self._fallback.acquire(key, self._seed_fallback(key, policy), lane, permit)
+            timed = await self._fallback.acquire(key, self._seed_fallback(key, policy), lane, permit, consumer)
             if timed.decision.granted:
                 self._fallback_permits.add(permit)
             return timed
