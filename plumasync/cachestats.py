@@ -80,11 +80,13 @@ class FleetCounters:
         self._last = self._clock.now()
         try:
             await self._store.add_counts(self._name, pending)
-        except Exception as exc:  # statistics must never fail a call: keep them for the next flush
-            log.debug("cache statistics not flushed (%s); keeping them", type(exc).__name__)
+        except BaseException as exc:  # kept for the next flush (a cancelled call included)
             for field, n in pending.items():
                 self._pending[field] += n
             self._count += count
+            if not isinstance(exc, Exception):
+                raise
+            log.debug("cache statistics not flushed (%s); keeping them", type(exc).__name__)  # never fails a call
 
     async def fleet(self) -> CacheStats:
         """The totals of every worker sharing the store (this one's flushed first).  Costs no request."""

@@ -104,6 +104,19 @@ async def test_a_dead_lease_holder_is_replaced_when_its_lease_lapses() -> None:
     await plum.aclose()
 
 
+async def test_a_waiter_whose_max_wait_runs_out_asks_itself_if_admitted_at_once() -> None:
+    clock = FakeClock()
+    upstream = Upstream(clock)
+    plum = client(clock, upstream)
+    name = f"fill|vt-entry|{plum.groups['data']}|json|volume/{WEEK_A[0]}/{WEEK_A[1]}/day/ALL"
+    assert await plum.store.claim(name, "a slow worker", LEASE_TTL)
+    start = clock.now()
+    async with clock.autojump():
+        await plum.voicetrends.volume(*WEEK_A, max_wait=1.0)
+    assert upstream.data == 1 and clock.now() - start <= 1.0 + 1e-9  # did not wait for the lease
+    await plum.aclose()
+
+
 async def test_the_holder_renews_its_lease_while_the_budget_makes_it_wait() -> None:
     clock = FakeClock()
     upstream = Upstream(clock, delay=4 * LEASE_TTL)  # a request far longer than the lease
