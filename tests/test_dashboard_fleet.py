@@ -20,6 +20,7 @@ import anyio
 import httpx
 import pytest
 
+from plumasync import PlumClient
 from plumasync.sandbox import SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.e2e
@@ -67,6 +68,8 @@ class Fleet:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        if self._proc.poll() is not None:
+            return
         self._proc.terminate()
         try:
             self._proc.wait(timeout=20)
@@ -112,13 +115,30 @@ async def load(port: int, per_report: int) -> list[httpx.Response]:
 
 
 def test_the_readme_dashboard_on_four_workers_pays_one_upstream_request_per_report(
-        fleet: tuple[Fleet, SandboxServer]) -> None:
+        fleet: tuple[Fleet, SandboxServer], tmp_path: Path) -> None:
     uvicorn, server = fleet
-    responses = anyio.run(load, uvicorn.port, 80)
-    assert len(responses) == 3 * 80
+    users = 80
+    responses = anyio.run(load, uvicorn.port, users)
+    assert len(responses) == len(REPORTS) * users
     assert [(r.status_code, r.text) for r in responses if r.status_code != 200] == []
-    totals = {r.json()["calls"]["total"] if "calls" in r.json() else None for r in responses}
-    assert len(totals) >= 1
+    bodies: dict[str, set[str]] = {}
+    for r in responses:
+        bodies.setdefault(str(r.url.params), set()).add(r.text)
+    assert {len(b) for b in bodies.values()} == {1}, "one report's users saw different answers"
+    assert not any(r.json()["stale"] for r in responses)
     data_requests = server.app.recorder.count(path_prefix="/api/", group="data")
     assert data_requests == len(REPORTS), f"{data_requests} upstream requests for {len(REPORTS)} reports"
     assert server.app.recorder.count(path_prefix="/api/auth") == 1
+
+    uvicorn.stop()  # each worker adds its last counts to the store as it closes
+    stats = anyio.run(fleet_stats, f"sqlite:///{tmp_path / 'plum.db'}", server.voicetrends_url)
+    assert stats["upstream"] == len(REPORTS)
+    assert stats["hits"] + stats["misses"] == len(REPORTS) * users
+    assert stats["coalesced"] == stats["misses"] - len(REPORTS)
+
+
+async def fleet_stats(store: str, voicetrends_url: str) -> dict[str, int]:
+    """The fleet's cache counts, read from the store by a client that served nobody."""
+    async with PlumClient(login="demo", password="demo-password", voicetrends_url=voicetrends_url,
+                          store=store) as plum:
+        return (await plum.fetch_cache_stats()).to_dict()
