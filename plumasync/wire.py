@@ -6,7 +6,8 @@ Quirks handled here and nowhere else:
 * ``[]`` where a map is expected (PHP encodes an empty map as an empty array);
 * the documented failure body with a trailing comma (``{"status":"failure","error":"...",}``);
 * series keyed by Unix-epoch strings, bucketed at midnight in the account's time zone;
-* XML bodies (parsed with ``defusedxml`` only), whose log lines keep PHP's escaped slash ``\\/``.
+* XML bodies (the C ElementTree behind a DTD-refusing pre-scan, :mod:`plumasync.safexml`), whose log
+  lines keep PHP's escaped slash ``\\/``.
 
 XML is first turned into the same plain data the JSON gives, so both formats go through one converter.
 Body decoding and the Call Logs envelope live in :mod:`plumasync.envelope`; they are re-exported here.
