@@ -44,6 +44,7 @@ __all__ = [
     "parse_error_line",
     "parse_session_id",
     "parse_session_line",
+    "plain_session_id",
 ]
 
 DETAIL_MODULES = frozenset(
@@ -106,16 +107,45 @@ def _month(name: str) -> int:
 def parse_session_id(text: str) -> SessionId | None:
     """``serverid;channel;starttime`` (optionally in parentheses) → :class:`SessionId`, else None.
 
-    ``raw`` keeps ``text`` unchanged.  Kept cheap: it runs once per entry of 10,000-entry pages.
+    ``raw`` keeps ``text`` unchanged.  Kept cheap: it runs once per entry of 10,000-entry pages, so it
+    only checks the shape; the parts are split out when first read.
     """
+    if plain_session_id(text):
+        return _session_id(text)
     body = text[1:-1] if text[:1] == "(" and text[-1:] == ")" else text
-    try:
-        server, chan, start = body.split(";")
-        if chan.isdigit() and start.isdigit() and (server.isalnum() or _valid_server(server)):
-            return SessionId(server, int(chan), int(start), text)
-    except ValueError:  # not three parts, or non-ASCII digits int() refuses
-        pass
+    parts = body.split(";")
+    if len(parts) == 3:
+        server, chan, start = parts
+        # isdecimal: exactly the digit strings int() reads (isdigit also takes "²", which it refuses)
+        if chan.isdecimal() and start.isdecimal() and (server.isalnum() or _valid_server(server)):
+            return _session_id(text) if _int_readable(chan, start) else None
     return None
+
+
+def plain_session_id(text: str) -> bool:
+    """True for the usual session id: an alphanumeric server, no parentheses, short decimal numbers.
+
+    The cheap test the hot paths run first; an id it refuses may still be valid (see
+    :func:`parse_session_id`).
+    """
+    parts = text.split(";")
+    if len(parts) != 3:
+        return False
+    server, chan, start = parts
+    return chan.isdecimal() and start.isdecimal() and server.isalnum() and len(text) < 64
+
+
+def _int_readable(*digits: str) -> bool:
+    """False when int() refuses one of these decimal strings as too long (sys.set_int_max_str_digits)."""
+    try:
+        for text in digits:
+            int(text)
+    except ValueError:
+        return False
+    return True
+
+
+_session_id = SessionId.from_checked
 
 
 def _valid_server(server: str) -> bool:

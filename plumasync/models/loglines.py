@@ -11,6 +11,8 @@ from typing import ClassVar, Generic, TypeVar
 
 import attrs
 
+from .lazy import Lazy, slot_setter
+
 __all__ = [
     "BaseSessionLine",
     "DetailLine",
@@ -30,11 +32,12 @@ __all__ = [
 
 
 @attrs.frozen
-class SessionId:
+class SessionId(Lazy):
     """A Plum session id ``serverid;channel;starttime``.
 
     ``server`` keeps its leading zeros (``"000020"``); ``start`` is Unix seconds and is *not* the call
     start (it can be seconds or hours earlier).  ``raw`` is the id exactly as sent; ``str()`` gives it back.
+    Parsed from the wire, only ``raw`` is stored at first: the parts are split out on first read.
     """
 
     server: str
@@ -45,10 +48,33 @@ class SessionId:
     def __str__(self) -> str:
         return self.raw
 
+    @classmethod
+    def from_checked(cls, raw: str) -> "SessionId":
+        """A session id from ``raw`` already checked to be ``server;channel;start`` (optionally in
+        parentheses, channel and start decimal): its parts are split out on first read."""
+        sid = _new(cls)
+        _set_raw(sid, raw)
+        return sid
+
+    def _split(self) -> None:
+        raw = self.raw
+        body = raw[1:-1] if raw[:1] == "(" and raw[-1:] == ")" else raw
+        server, channel, start = body.split(";")
+        _set_server(self, server)
+        _set_channel(self, int(channel))
+        _set_start(self, int(start))
+
     @property
     def started(self) -> datetime:
         """``start`` as an aware UTC datetime."""
         return datetime.fromtimestamp(self.start, timezone.utc)
+
+
+_new = object.__new__
+_set_raw, _set_server, _set_channel, _set_start = (
+    slot_setter(SessionId, name) for name in ("raw", "server", "channel", "start")
+)
+SessionId._lazy = dict.fromkeys(("server", "channel", "start"), SessionId._split)
 
 
 @attrs.frozen
