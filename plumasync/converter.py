@@ -159,12 +159,16 @@ def structure_entry(d: Mapping[str, Any], _: Any = None) -> CallLogEntry:
     )
     if not (type(dest) is str and type(kind) is str and type(src) is str):
         dest, kind, src = to_str(dest), to_str(kind), to_str(src)
-    log_id = int(log_id) if type(log_id) is str else to_int(log_id)
+    # conversions in the order of the former eager build, so a bad record fails with the same error
+    if type(log_id) is str and type(start) is str and type(end) is str:
+        log_id = int(log_id)
+        plain = start.isdecimal() and end.isdecimal() and len(start) < 12 and len(end) < 12
+    else:
+        log_id, start, end, plain = to_int(log_id), to_int(start), to_int(end), False
     if type(sid) is not str or not _plain_session_id(sid):
         sid = _to_session_id(sid).raw
-    if not (type(start) is str and type(end) is str and start.isdecimal() and end.isdecimal()
-            and len(start) < 12 and len(end) < 12):
-        start, end = _checked_epoch(to_int(start)), _checked_epoch(to_int(end))
+    if not plain:
+        start, end = _checked_epoch(int(start)), _checked_epoch(int(end))
     return _entry(log_id, sid, dest, kind, src, start, end)
 
 

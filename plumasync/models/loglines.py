@@ -7,10 +7,11 @@ Re-exported by :mod:`plumasync.models.calllogs`.
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
+from ..logtime import parse_clf_timestamp
 from .lazy import Lazy, slot_setter
 
 __all__ = [
@@ -86,13 +87,17 @@ class UnknownLine:
     reason: str = ""
 
 
+_AnyLine = TypeVar("_AnyLine", bound="BaseSessionLine")
+
+
 @attrs.frozen(kw_only=True)
-class BaseSessionLine:
+class BaseSessionLine(Lazy):
     """Fields shared by session-log and error-log lines: ``kind ANI channum [timestamp] DNIS sessionID ...``.
 
     ``timestamp`` is the bracketed time as written (``timestamp_text`` keeps the literal); it can be an
     hour off, so prefer the epoch fields of :class:`SessionLine` when there are some.  It is None when the
     literal cannot be read.  ``dnis`` is the called number — for outbound calls it can hold a login.
+    Parsed from the wire, ``timestamp`` is read from ``timestamp_text`` on first use.
     """
 
     known: ClassVar[bool] = True
@@ -103,6 +108,20 @@ class BaseSessionLine:
     timestamp_text: str
     dnis: str
     session_id: SessionId
+
+    @classmethod
+    def from_checked(cls: type[_AnyLine], wire: Any = None, **fields: Any) -> _AnyLine:
+        """A line from checked wire values: every field but the lazy ones (``timestamp``, and a
+        :class:`SessionLine`'s ``start``/``end``, whose epoch seconds come as ``wire``)."""
+        line = _new(cls)
+        for name, value in fields.items():
+            _set_field(line, name, value)
+        if wire is not None:
+            _set_wire(line, wire)
+        return line
+
+    def _fill_timestamp(self) -> None:
+        _set_field(self, "timestamp", parse_clf_timestamp(self.timestamp_text))
 
 
 @attrs.frozen(kw_only=True)
@@ -118,15 +137,27 @@ class SessionLine(BaseSessionLine):
     end: datetime
     length: timedelta
 
+    def _fill_start(self) -> None:
+        _set_field(self, "start", datetime.fromtimestamp(self._wire[0], timezone.utc))
+
+    def _fill_end(self) -> None:
+        _set_field(self, "end", datetime.fromtimestamp(self._wire[1], timezone.utc))
+
     @property
     def start_ts(self) -> int:
         """Call start, Unix seconds."""
-        return int(self.start.timestamp())
+        try:
+            return self._wire[0]  # type: ignore[no-any-return]
+        except AttributeError:  # built by the constructor
+            return int(self.start.timestamp())
 
     @property
     def end_ts(self) -> int:
         """Call end, Unix seconds."""
-        return int(self.end.timestamp())
+        try:
+            return self._wire[1]  # type: ignore[no-any-return]
+        except AttributeError:
+            return int(self.end.timestamp())
 
 
 @attrs.frozen(kw_only=True)
@@ -149,6 +180,12 @@ class ErrorLine(BaseSessionLine):
     """``error ANI channum [timestamp] DNIS sessionID message`` (the message may contain spaces)."""
 
     message: str
+
+
+_set_field = object.__setattr__  # frozen models: the fillers write past attrs' guard
+_set_wire = slot_setter(Lazy, "_wire")
+BaseSessionLine._lazy = {"timestamp": BaseSessionLine._fill_timestamp}
+SessionLine._lazy = {**BaseSessionLine._lazy, "start": SessionLine._fill_start, "end": SessionLine._fill_end}
 
 
 @attrs.frozen(kw_only=True)
