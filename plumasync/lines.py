@@ -116,14 +116,14 @@ _CONTROL_BLANKS = ("\t", "\n", "\r", "\x0b", "\x0c")  # the ASCII whitespace a f
 _FIRST_EPOCH, _LAST_EPOCH = -62_135_596_800, 253_402_300_799  # the seconds a UTC datetime can hold
 
 
-def _fields_clean(*fields: str) -> bool:
-    """True when no field holds ASCII whitespace (fields are split on single spaces)."""
-    joined = "".join(fields)
-    return not any(blank in joined for blank in _CONTROL_BLANKS)
+def _fields_clean(fields: str) -> bool:
+    """True when no field (here joined) holds ASCII whitespace: fields are split on single spaces."""
+    return fields.isprintable() or not any(blank in fields for blank in _CONTROL_BLANKS)
 
 
 def _is_digits(text: str) -> bool:
-    return text.isdigit() and text.isascii()
+    """ASCII digits only (``str.isdigit`` alone also takes ``"٣"`` and ``"²"``), at least one."""
+    return text.isascii() and text.isdigit()
 
 
 def _split_head(text: str) -> tuple[list[str], str | None] | None:
@@ -137,12 +137,12 @@ def _split_head(text: str) -> tuple[list[str], str | None] | None:
     ani, _, after = after.partition(" ")
     chan, _, after = after.partition(" ")
     close = after.find("] ")
-    if not (kind and _is_digits(chan) and after[:1] == "[" and close > 0) or "]" in after[1:close]:
+    if not (kind and chan.isascii() and chan.isdigit() and after[:1] == "[" and close > 0) or "]" in after[1:close]:
         return None
     ts = after[1:close]
     dnis, blank, after = after[close + 2 :].partition(" ")
     sid, blank2, rest = after.partition(" ")
-    if not (blank and sid and _fields_clean(kind, ani, chan, dnis, sid)):
+    if not (blank and sid and _fields_clean(kind + ani + dnis + sid)):
         return None
     return [kind, ani, chan, ts, dnis, sid], rest if blank2 else None
 
@@ -156,7 +156,7 @@ def _session_token(token: str) -> list[str] | None:
     if len(parts) != 3:
         return None
     server, chan, start = parts
-    if not (server and _is_digits(chan) and _is_digits(start)) or "(" in server or ")" in server:
+    if not (server and chan and start and _is_digits(chan + start)) or "(" in server or ")" in server:
         return None
     return parts
 
@@ -205,7 +205,7 @@ def _call_tail(rest: str) -> list[str] | None:
     if len(fields) != 3:
         return None
     found = [fields[0], fields[1], *fields[2].split(":")]
-    return found if len(found) == 5 and all(_is_digits(part) for part in found) else None
+    return found if len(found) == 5 and all(found) and _is_digits("".join(found)) else None
 
 
 def _local_line(line: str, head: _Head) -> SessionLogLine:
