@@ -19,7 +19,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from .envelope import snippet
 from .errors import PlumError, ResponseParseError
-from .lines import parse_session_id
+from .lines import parse_session_id, plain_session_id
 from .models import (
     CallLogDetail,
     CallLogEntry,
@@ -38,6 +38,7 @@ __all__ = [
     "converter",
     "fields",
     "shape",
+    "structure_entry",
     "to_int",
     "to_number",
     "to_str",
@@ -89,6 +90,18 @@ def _to_utc(value: Any) -> datetime:
     return _fromtimestamp(to_int(value), _UTC)
 
 
+#: The Unix seconds ``datetime.fromtimestamp(_, timezone.utc)`` accepts (years 1 to 9999).
+_FIRST_EPOCH, _LAST_EPOCH = -62_135_596_800, 253_402_300_799
+
+
+def _checked_epoch(seconds: int) -> int:
+    """``seconds`` when a UTC datetime can be built from it later (the models build it lazily), else
+    the very error building it now raises."""
+    if not _FIRST_EPOCH <= seconds <= _LAST_EPOCH:
+        _fromtimestamp(seconds, _UTC)  # raises ValueError/OverflowError, as an eager build would
+    return seconds
+
+
 def _to_session_id(value: Any) -> SessionId:
     sid = parse_session_id(to_str(value))
     if sid is None:
@@ -128,23 +141,41 @@ def _applications(value: Any, _: Any = None) -> Mapping[str, tuple[PathNode, ...
     )
 
 
-def _structure_entry(d: Mapping[str, Any], _: Any = None) -> CallLogEntry:
-    # Hand-specialised: this runs once per entry of pages up to 10,000 entries long, so the documented
-    # case (every value a string) costs no per-field call beyond int(); other types take the slow path.
-    dest, kind, src = d["dest"], d["type"], d["src"]
+_entry = CallLogEntry.from_checked
+_plain_session_id = plain_session_id
+
+
+def structure_entry(d: Mapping[str, Any], _: Any = None) -> CallLogEntry:
+    """One ``calls/logs`` record (decoded JSON, or XML made the same shape) → :class:`CallLogEntry`.
+
+    The converter's hook for CallLogEntry; parsers call it directly on the hot path.
+    """
+    # Hand-specialised: this runs once per entry of pages up to 10,000 entries long.  Every value is
+    # checked here, but the documented case (every value a string; epochs of at most 11 digits, which
+    # no datetime refuses) builds nothing beyond int(log_id): the session id and the datetimes are
+    # built on first read (see plumasync.models.lazy), and start_ts/end_ts read the text.
+    log_id, sid, dest, kind, src, start, end = (
+        d["log_id"], d["session_id"], d["dest"], d["type"], d["src"], d["start"], d["end"]
+    )
     if not (type(dest) is str and type(kind) is str and type(src) is str):
         dest, kind, src = to_str(dest), to_str(kind), to_str(src)
-    log_id, start, end = d["log_id"], d["start"], d["end"]
-    if not (type(log_id) is str and type(start) is str and type(end) is str):
-        log_id, start, end = to_int(log_id), to_int(start), to_int(end)
-    return CallLogEntry(
-        int(log_id),
-        _to_session_id(d["session_id"]),
-        dest,
-        kind,
-        src,
-        _fromtimestamp(int(start), _UTC),
-        _fromtimestamp(int(end), _UTC),
+    # conversions in the order of the former eager build, so a bad record fails with the same error
+    if type(log_id) is str and type(start) is str and type(end) is str:
+        log_id = int(log_id)
+        plain = start.isdecimal() and end.isdecimal() and len(start) < 12 and len(end) < 12
+    else:
+        log_id, start, end, plain = to_int(log_id), to_int(start), to_int(end), False
+    if type(sid) is not str or not _plain_session_id(sid):
+        sid = _to_session_id(sid).raw
+    if not plain:
+        start, end = _checked_epoch(int(start)), _checked_epoch(int(end))
+    return _entry(log_id, sid, dest, kind, src, start, end)
+
+
+def _structure_detail(d: Mapping[str, Any], _: Any = None) -> CallLogDetail:
+    return CallLogDetail.from_checked(
+        to_str(d["dest"]), to_str(d["src"]), to_str(d["type"]), _checked_epoch(to_int(d["timestamp"])),
+        to_str(d["location"]), to_str(d["log"]),
     )
 
 
@@ -156,8 +187,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(SessionId, lambda v, _: _to_session_id(v))
     conv.register_structure_hook_func(lambda t: t == Mapping[str, int], _counts)
     conv.register_structure_hook_func(lambda t: t == Mapping[str, tuple[PathNode, ...]], _applications)
-    conv.register_structure_hook(CallLogEntry, _structure_entry)
-    for cls in (PathNode, TemporaryCredentials, CallLogDetail, PathReport):
+    conv.register_structure_hook(CallLogEntry, structure_entry)
+    conv.register_structure_hook(CallLogDetail, _structure_detail)
+    for cls in (PathNode, TemporaryCredentials, PathReport):
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv))
     conv.register_structure_hook(
         GeographicReport,

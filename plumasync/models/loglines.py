@@ -7,9 +7,12 @@ Re-exported by :mod:`plumasync.models.calllogs`.
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
+
+from ..logtime import parse_clf_timestamp
+from .lazy import Lazy, slot_setter
 
 __all__ = [
     "BaseSessionLine",
@@ -30,11 +33,12 @@ __all__ = [
 
 
 @attrs.frozen
-class SessionId:
+class SessionId(Lazy):
     """A Plum session id ``serverid;channel;starttime``.
 
     ``server`` keeps its leading zeros (``"000020"``); ``start`` is Unix seconds and is *not* the call
     start (it can be seconds or hours earlier).  ``raw`` is the id exactly as sent; ``str()`` gives it back.
+    Parsed from the wire, only ``raw`` is stored at first: the parts are split out on first read.
     """
 
     server: str
@@ -45,10 +49,33 @@ class SessionId:
     def __str__(self) -> str:
         return self.raw
 
+    @classmethod
+    def from_checked(cls, raw: str) -> "SessionId":
+        """A session id from ``raw`` already checked to be ``server;channel;start`` (optionally in
+        parentheses, channel and start decimal): its parts are split out on first read."""
+        sid = _new(cls)
+        _set_raw(sid, raw)
+        return sid
+
+    def _split(self) -> None:
+        raw = self.raw
+        body = raw[1:-1] if raw[:1] == "(" and raw[-1:] == ")" else raw
+        server, channel, start = body.split(";")
+        _set_server(self, server)
+        _set_channel(self, int(channel))
+        _set_start(self, int(start))
+
     @property
     def started(self) -> datetime:
         """``start`` as an aware UTC datetime."""
         return datetime.fromtimestamp(self.start, timezone.utc)
+
+
+_new = object.__new__
+_set_raw, _set_server, _set_channel, _set_start = (
+    slot_setter(SessionId, name) for name in ("raw", "server", "channel", "start")
+)
+SessionId._lazy = dict.fromkeys(("server", "channel", "start"), SessionId._split)
 
 
 @attrs.frozen
@@ -60,13 +87,17 @@ class UnknownLine:
     reason: str = ""
 
 
+_AnyLine = TypeVar("_AnyLine", bound="BaseSessionLine")
+
+
 @attrs.frozen(kw_only=True)
-class BaseSessionLine:
+class BaseSessionLine(Lazy):
     """Fields shared by session-log and error-log lines: ``kind ANI channum [timestamp] DNIS sessionID ...``.
 
     ``timestamp`` is the bracketed time as written (``timestamp_text`` keeps the literal); it can be an
     hour off, so prefer the epoch fields of :class:`SessionLine` when there are some.  It is None when the
     literal cannot be read.  ``dnis`` is the called number — for outbound calls it can hold a login.
+    Parsed from the wire, ``timestamp`` is read from ``timestamp_text`` on first use.
     """
 
     known: ClassVar[bool] = True
@@ -77,6 +108,20 @@ class BaseSessionLine:
     timestamp_text: str
     dnis: str
     session_id: SessionId
+
+    @classmethod
+    def from_checked(cls: type[_AnyLine], wire: Any = None, **fields: Any) -> _AnyLine:
+        """A line from checked wire values: every field but the lazy ones (``timestamp``, and a
+        :class:`SessionLine`'s ``start``/``end``, whose epoch seconds come as ``wire``)."""
+        line = _new(cls)
+        for name, value in fields.items():
+            _set_field(line, name, value)
+        if wire is not None:
+            _set_wire(line, wire)
+        return line
+
+    def _fill_timestamp(self) -> None:
+        _set_field(self, "timestamp", parse_clf_timestamp(self.timestamp_text))
 
 
 @attrs.frozen(kw_only=True)
@@ -92,15 +137,27 @@ class SessionLine(BaseSessionLine):
     end: datetime
     length: timedelta
 
+    def _fill_start(self) -> None:
+        _set_field(self, "start", datetime.fromtimestamp(self._wire[0], timezone.utc))
+
+    def _fill_end(self) -> None:
+        _set_field(self, "end", datetime.fromtimestamp(self._wire[1], timezone.utc))
+
     @property
     def start_ts(self) -> int:
         """Call start, Unix seconds."""
-        return int(self.start.timestamp())
+        try:
+            return self._wire[0]  # type: ignore[no-any-return]
+        except AttributeError:  # built by the constructor
+            return int(self.start.timestamp())
 
     @property
     def end_ts(self) -> int:
         """Call end, Unix seconds."""
-        return int(self.end.timestamp())
+        try:
+            return self._wire[1]  # type: ignore[no-any-return]
+        except AttributeError:
+            return int(self.end.timestamp())
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +180,12 @@ class ErrorLine(BaseSessionLine):
     """``error ANI channum [timestamp] DNIS sessionID message`` (the message may contain spaces)."""
 
     message: str
+
+
+_set_field = object.__setattr__  # frozen models: the fillers write past attrs' guard
+_set_wire = slot_setter(Lazy, "_wire")
+BaseSessionLine._lazy = {"timestamp": BaseSessionLine._fill_timestamp}
+SessionLine._lazy = {**BaseSessionLine._lazy, "start": SessionLine._fill_start, "end": SessionLine._fill_end}
 
 
 @attrs.frozen(kw_only=True)
