@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import operator
 from collections.abc import Callable
 
 import attrs
@@ -46,9 +47,17 @@ def load_state(raw: str | bytes | None, policy: Policy, key: GroupKey) -> GroupS
         return GroupState.new(policy)
 
 
+#: GroupState's fields, in their order: the stored document names them all.
+_FIELDS = tuple(field.name for field in attrs.fields(GroupState))
+_fields_of = operator.attrgetter(*_FIELDS)
+#: One encoder for every document (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def dump_state(state: GroupState) -> str:
-    """The stored form of a group state (exact floats: Python's JSON round-trips them)."""
-    return json.dumps(state.to_json(), separators=(",", ":"))
+    """The stored form of a group state: ``GroupState.to_json()`` as JSON (exact floats: Python's JSON
+    round-trips them), written from the fields directly (the documents hold no shared objects)."""
+    return _ENCODER.encode(dict(zip(_FIELDS, _fields_of(state), strict=True)))
 
 
 def observe_step(policy: Policy, permit: str, status: int | None,
@@ -162,7 +171,13 @@ class StateStore(Store):
 
 
 class MemoryStore(StateStore):
-    """Budget state in this process only (the default).  Reads time from the injected clock."""
+    """Budget state in this process only (the default).  Reads time from the injected clock.
+
+    It does no I/O, so each transition is also offered without ``await`` (:meth:`acquire_nowait`,
+    :meth:`observe_nowait`, :meth:`cancel_nowait`): the governor decides a request that need not wait
+    synchronously, and a step that never suspends cannot be cancelled half-way (it needs no shield).
+    The async methods run the very same steps.
+    """
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -170,15 +185,46 @@ class MemoryStore(StateStore):
         self._values: dict[str, tuple[bytes, float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
 
+    def _state(self, key: GroupKey, policy: Policy) -> GroupState:
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = GroupState.new(policy)
+        return state
+
     async def _transact(
         self, key: GroupKey, policy: Policy, fn: Callable[[GroupState, float], object]
     ) -> tuple[object, float]:
         # No await between load and save: atomic on one event loop.
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = GroupState.new(policy)
         now = self.clock.now()
-        return fn(state, now), now
+        return fn(self._state(key, policy), now), now
+
+    def acquire_nowait(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> Decision:
+        """:meth:`acquire` without awaiting: :meth:`GroupState.acquire` on the group, now."""
+        return self._state(key, policy).acquire(self.clock.now(), policy, lane, permit)
+
+    def observe_nowait(
+        self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+    ) -> float | None:
+        """:meth:`observe` without awaiting: :meth:`GroupState.observe`, then the group's pause."""
+        state = self._state(key, policy)
+        state.observe(self.clock.now(), policy, permit, status, headers)
+        return state.paused_until
+
+    def cancel_nowait(self, key: GroupKey, policy: Policy, permit: str) -> None:
+        """:meth:`cancel` without awaiting: :meth:`GroupState.cancel` on the group."""
+        self._state(key, policy).cancel(permit)
+
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str) -> TimedDecision:
+        now = self.clock.now()
+        return TimedDecision(self._state(key, policy).acquire(now, policy, lane, permit), now)
+
+    async def observe(
+        self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+    ) -> float | None:
+        return self.observe_nowait(key, policy, permit, status, headers)
+
+    async def cancel(self, key: GroupKey, policy: Policy, permit: str) -> None:
+        self.cancel_nowait(key, policy, permit)
 
     async def keys(self) -> list[GroupKey]:
         return sorted(self._states, key=str)
