@@ -233,13 +233,13 @@ class ClientTransport(httpx.AsyncBaseTransport):
 
 
 #: What one pass over a response's headers collects: the rate-limit facts, then the body's framing.
-_SLOTS = {**RATE_HEADER_SLOTS, b"content-length": 5, b"transfer-encoding": 6}
+_SLOTS = RATE_HEADER_SLOTS.extend(b"content-length", b"transfer-encoding")
 
 
 def _read_headers(raw: list[tuple[bytes, bytes]]) -> tuple[RateHeaders, bool]:
     """One pass: the response's rate-limit facts, and whether only the connection's close marks the end of
     its body (no length, not chunked)."""
-    v = collect_headers(raw, _SLOTS, 7)
+    v = collect_headers(raw, _SLOTS)
     close_delimited = v[5] is None and (v[6] is None or b"chunked" not in v[6].lower())
     return rate_headers(v[0], v[1], v[2], v[3], v[4]), close_delimited
 

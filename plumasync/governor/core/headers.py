@@ -16,18 +16,35 @@ from email.utils import parsedate_to_datetime
 
 from .model import RateHeaders
 
-__all__ = ["RATE_HEADER_SLOTS", "collect_headers", "parse_rate_headers", "parse_raw_rate_headers", "rate_headers"]
+__all__ = [
+    "RATE_HEADER_SLOTS",
+    "HeaderSlots",
+    "collect_headers",
+    "parse_rate_headers",
+    "parse_raw_rate_headers",
+    "rate_headers",
+]
 
 log = logging.getLogger("plumasync")
 
-#: The lower-case names read, and their position among :func:`rate_headers`' arguments.
-RATE_HEADER_SLOTS: dict[bytes, int] = {
-    b"x-ratelimit-limit": 0,
-    b"x-ratelimit-remaining": 1,
-    b"x-ratelimit-reset": 2,
-    b"date": 3,
-    b"retry-after": 4,
-}
+class HeaderSlots:
+    """Header names (lower case) that :func:`collect_headers` reads in one pass, in their order."""
+
+    __slots__ = ("index", "lengths", "names")
+
+    def __init__(self, *names: bytes) -> None:
+        self.names = names
+        self.index = {name: position for position, name in enumerate(names)}
+        self.lengths = frozenset(len(name) for name in names)  # most names are skipped by their length
+
+    def extend(self, *names: bytes) -> HeaderSlots:
+        """These slots, then ``names``."""
+        return HeaderSlots(*self.names, *names)
+
+
+#: The names read, in the order of :func:`rate_headers`' arguments.
+RATE_HEADER_SLOTS = HeaderSlots(b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset", b"date",
+                                b"retry-after")
 
 _NO_HEADERS = RateHeaders()
 
@@ -38,7 +55,7 @@ def _int(raw: Raw | None, name: str) -> int | None:
     if raw is None:
         return None
     try:
-        value = int(raw.strip())  # int() reads ASCII digits from bytes as well as from text
+        value = int(raw)  # int() skips surrounding whitespace, and reads ASCII digits from bytes too
     except ValueError:
         log.debug("ignoring malformed %s header: %r", name, raw[:40])
         return None
@@ -112,13 +129,16 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders:
                         headers.get("x-ratelimit-reset"), headers.get("date"), headers.get("retry-after"))
 
 
-def collect_headers(raw: Iterable[tuple[bytes, bytes]], slots: Mapping[bytes, int], size: int) -> list[bytes | None]:
-    """One pass over raw ``(name, value)`` pairs: the value of each name of ``slots`` (lower case) at its
-    position, None when absent.  A repeated name reads as its values joined by ``", "``, as a mapping
-    lookup in ``httpx.Headers`` would."""
-    values: list[bytes | None] = [None] * size
+def collect_headers(raw: Iterable[tuple[bytes, bytes]], slots: HeaderSlots) -> list[bytes | None]:
+    """One pass over raw ``(name, value)`` pairs: the value of each name of ``slots`` at its position, None
+    when absent.  A repeated name reads as its values joined by ``", "``, as a lookup in ``httpx.Headers``
+    would."""
+    values: list[bytes | None] = [None] * len(slots.names)
+    index, lengths = slots.index, slots.lengths
     for name, value in raw:
-        slot = slots.get(name.lower())
+        if len(name) not in lengths:
+            continue  # not one of ours: no lower-cased copy of its name
+        slot = index.get(name.lower())
         if slot is not None:
             seen = values[slot]
             values[slot] = value if seen is None else seen + b", " + value
@@ -127,5 +147,5 @@ def collect_headers(raw: Iterable[tuple[bytes, bytes]], slots: Mapping[bytes, in
 
 def parse_raw_rate_headers(raw: Iterable[tuple[bytes, bytes]]) -> RateHeaders:
     """:func:`parse_rate_headers` in one pass over raw ``(name, value)`` pairs (``httpx.Headers.raw``)."""
-    v = collect_headers(raw, RATE_HEADER_SLOTS, 5)
+    v = collect_headers(raw, RATE_HEADER_SLOTS)
     return rate_headers(v[0], v[1], v[2], v[3], v[4])
