@@ -1,13 +1,14 @@
 """One round of ``bench_governor``'s measurements, in a fresh process (run as a script, so that the
 ``plumasync`` it measures is whichever checkout ``PYTHONPATH`` names): prints one JSON line.
 
-* ``raw`` / ``governed`` / ``scoped``: CPU µs per request (the least of several blocks) through an ``httpx.AsyncClient`` on
-  ``httpx.MockTransport`` (no network), without and with ``GovernedTransport`` (memory store, a budget
-  that never binds); ``scoped`` adds one ``anyio.move_on_after`` per request around the governed
-  transport, to show what a cancel scope per request costs.  Blocks alternate so drift hits all alike.
+* ``raw`` / ``governed`` / ``scoped``: CPU µs per request (the least of many short blocks) through an
+  ``httpx.AsyncClient`` on ``httpx.MockTransport`` (no network), without and with ``GovernedTransport``
+  (memory store, a budget that never binds); ``scoped`` adds one ``anyio.move_on_after`` per request
+  around the governed transport, to show what a cancel scope per request costs.  Blocks alternate so
+  drift hits all alike.
 * ``sqlite``: CPU µs per transaction of ``SQLiteStore`` (acquire + observe, one group, budget never binds).
 
-    PYTHONPATH=/path/to/checkout python benchmarks/governor_worker.py --requests 200 --blocks 15 --ops 2000
+    PYTHONPATH=/path/to/checkout python benchmarks/governor_worker.py --requests 25 --blocks 200 --ops 2000
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ async def main(requests: int, blocks: int, ops: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=200, help="per block")
-    parser.add_argument("--blocks", type=int, default=15, help="per client kind")
+    parser.add_argument("--requests", type=int, default=25, help="per block")
+    parser.add_argument("--blocks", type=int, default=200, help="per client kind")
     parser.add_argument("--ops", type=int, default=2000)
     args = parser.parse_args()
     anyio.run(main, args.requests, args.blocks, args.ops)
