@@ -13,9 +13,15 @@ never asks the governor again.
 Every governed attempt has an overall **deadline** (``deadline`` seconds, real time, from the moment the
 permit is granted): sending the request *and reading the whole body* must fit in it.  httpx's own
 timeouts bound each read, so a server trickling a byte every few seconds would never trip them; the
-deadline turns such an attempt into a transport error, which the retry policy retries.  A body cut short
-(fewer bytes than ``Content-Length``, or a close-delimited body that ends mid-document) is a transport
-error too, never a parse error: the next attempt may get it whole.
+deadline turns such an attempt into a transport error (``httpx.ReadTimeout``), which the retry policy
+retries.  It is checked as the response head and each piece of the body arrive, not by a cancel scope
+per request (one costs more than the rest of the governor): a trickle is cut at its first piece after
+the deadline, which httpx's read timeout bounds.  A body cut short (fewer bytes than ``Content-Length``,
+or a close-delimited body that ends mid-document) is a transport error too, never a parse error: the
+next attempt may get it whole.
+
+The governor's decisions cost no ``await`` on the in-memory store when nothing waits (see
+:meth:`Governor.try_acquire`); each response's headers are read in one pass.
 
 A :class:`Drain` lets a batch of requests (a harvest) stop gracefully: requests still waiting for a
 permit, or for a retry's backoff, are abandoned at once and cost nothing; requests already sent finish.
@@ -23,18 +29,20 @@ permit, or for a retry's backoff, are abandoned at once and cost nothing; reques
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
 
 from .envelope import looks_truncated
 from .errors import Abandoned
-from .governor import Governor, GroupKey, Lane, parse_rate_headers
+from .governor import Governor, GroupKey, Lane, Permit
 from .governor.clock import Clock
+from .governor.core.headers import RATE_HEADER_SLOTS, collect_headers, rate_headers
 from .governor.core.model import RateHeaders
 from .governor.core.shares import Consumer
 
@@ -144,42 +152,67 @@ class GovernedTransport(httpx.AsyncBaseTransport):
         group = hint.get("group") if hint else None
         if hint is None or group is None:
             return await self.inner.handle_async_request(request)
-        lane = Lane(hint.get("lane", Lane.INTERACTIVE))
-        max_wait, consumer = hint.get("max_wait"), hint.get("consumer")
+        lane = hint.get("lane", Lane.INTERACTIVE)
+        if lane.__class__ is not Lane:
+            lane = Lane(lane)
+        consumer = hint.get("consumer")
+        governor = self.governor
         drain = _DRAIN.get()
-        if drain is None:
-            permit = await self.governor.acquire(group, lane, max_wait, consumer)
-        else:
-            with drain.waiting():
-                permit = await self.governor.acquire(group, lane, max_wait, consumer)
+        if drain is not None and drain.stopping:
+            raise Abandoned
+        permit = governor.try_acquire(group, lane, consumer)  # no await, no cancel scope: nobody waits ahead
+        if permit is None:
+            permit = await self._wait_for_permit(group, lane, hint.get("max_wait"), drain, consumer)
         try:
             response = await self._send_and_read(request)
+            rate, close_delimited = _read_headers(response.headers.raw)
+            if close_delimited and response.status_code < 300 and \
+                    looks_truncated(response.content, request.headers.get("accept", "")):
+                raise httpx.RemoteProtocolError("connection closed before the end of the body (truncated)",
+                                                request=request)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.governor.observe(permit, None, _NO_HEADERS)
+            await self._observe(permit, None, _NO_HEADERS)
             raise
-        with anyio.CancelScope(shield=True):
-            pause = await self.governor.observe(permit, response.status_code, parse_rate_headers(response.headers))
+        if governor.immediate:  # recorded without awaiting: nothing can cancel it half-way
+            pause = governor.observe_nowait(permit, response.status_code, rate)
+        else:
+            pause = await self._observe(permit, response.status_code, rate)
         if response.status_code == 429 and pause is not None:
             response.extensions[EXTENSION] = {"paused_until": pause}
         return response
 
+    async def _wait_for_permit(self, group: GroupKey, lane: Lane, max_wait: float | None,
+                               drain: Drain | None, consumer: Consumer | None) -> Permit:
+        """Wait in line for the governor's permit, under the current :class:`Drain` if any."""
+        if drain is None:
+            return await self.governor.acquire(group, lane, max_wait, consumer)
+        with drain.waiting():
+            return await self.governor.acquire(group, lane, max_wait, consumer)
+
+    async def _observe(self, permit: Permit, status: int | None, rate: RateHeaders) -> float | None:
+        """Tell the governor.  The outcome must be recorded even when the task is being cancelled: a store
+        that does I/O is awaited under a shield; the memory store records it without awaiting."""
+        if self.governor.immediate:
+            return self.governor.observe_nowait(permit, status, rate)
+        with anyio.CancelScope(shield=True):
+            pause = await self.governor.observe(permit, status, rate)
+        return pause
+
     async def _send_and_read(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and read its whole body within the deadline; a cut-short body is an error."""
-        with anyio.move_on_after(self.deadline) as scope:
-            response = await self.inner.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        if scope.cancelled_caught:
-            raise httpx.ReadTimeout(f"no complete response within the {self.deadline:g} s deadline",
-                                    request=request)
-        if response.status_code < 300 and _close_delimited(response) and \
-                looks_truncated(response.content, request.headers.get("accept", "")):
-            raise httpx.RemoteProtocolError("connection closed before the end of the body (truncated)",
-                                            request=request)
+        """Send ``request`` and read its whole body within the deadline (see the module docstring)."""
+        at = time.monotonic() + self.deadline
+        response = await self.inner.handle_async_request(request)
+        try:
+            if time.monotonic() > at:
+                raise self._late(request)
+            response.stream = _Deadline(cast(httpx.AsyncByteStream, response.stream), at, self, request)
+            await response.aread()
+        finally:
+            await response.aclose()
         return response
+
+    def _late(self, request: httpx.Request) -> httpx.ReadTimeout:
+        return httpx.ReadTimeout(f"no complete response within the {self.deadline:g} s deadline", request=request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -202,7 +235,32 @@ class ClientTransport(httpx.AsyncBaseTransport):
         """Nothing to close: the user's client belongs to the user."""
 
 
-def _close_delimited(response: httpx.Response) -> bool:
-    """True when only the connection's close marks the end of the body (no length, not chunked)."""
-    headers = response.headers
-    return "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "").lower()
+#: What one pass over a response's headers collects: the rate-limit facts, then the body's framing.
+_SLOTS = RATE_HEADER_SLOTS.extend(b"content-length", b"transfer-encoding")
+
+
+def _read_headers(raw: list[tuple[bytes, bytes]]) -> tuple[RateHeaders, bool]:
+    """One pass: the response's rate-limit facts, and whether only the connection's close marks the end of
+    its body (no length, not chunked)."""
+    v = collect_headers(raw, _SLOTS)
+    close_delimited = v[5] is None and (v[6] is None or b"chunked" not in v[6].lower())
+    return rate_headers(v[0], v[1], v[2], v[3], v[4]), close_delimited
+
+
+class _Deadline(httpx.AsyncByteStream):
+    """A response body whose every piece must arrive before the attempt's deadline (``at``, monotonic)."""
+
+    __slots__ = ("_at", "_owner", "_request", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream, at: float, owner: GovernedTransport,
+                 request: httpx.Request) -> None:
+        self._stream, self._at, self._owner, self._request = stream, at, owner, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            if time.monotonic() > self._at:
+                raise self._owner._late(self._request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()

@@ -125,6 +125,33 @@ class Governor:
         except KeyError:
             raise ConfigurationError(f"unknown budget group {key!r}") from None
 
+    def try_acquire(self, key: GroupKey, lane: Lane = Lane.INTERACTIVE,
+                    consumer: Consumer | None = None) -> Permit | None:
+        """A permit at once, without awaiting, when the group admits one now and nobody waits ahead in
+        its line; else None, and nothing is reserved.  Only a store that decides without I/O (the memory
+        store) answers here; with any other store this returns None and :meth:`acquire` asks it.
+        """
+        store = self.store
+        if not isinstance(store, MemoryStore):
+            return None
+        policy = self.policy(key)
+        queue = self._queues[key]
+        line: _Line = (lane, None if consumer is None else consumer.name)
+        if queue.lanes.get(line):
+            return None  # first come, first served: the waiters ahead ask first
+        permit_id = f"{self._prefix}{next(self._ids)}"
+        if not store.acquire_nowait(key, policy, lane, permit_id, consumer).granted:
+            return None
+        return self._granted(queue, key, policy, line, permit_id, 0.0)
+
+    def _granted(self, queue: _Queue, key: GroupKey, policy: Policy, line: _Line, permit_id: str,
+                 waited: float) -> Permit:
+        queue.retry_at[line] = None
+        queue.notify()  # the line moved (and a grant expires old permits: the other lane may fit now)
+        self._usage[key].sent += 1
+        metrics.record_granted(key, waited)
+        return Permit(key=key, id=permit_id, lane=line[0], policy=policy)
+
     async def acquire(self, key: GroupKey, lane: Lane = Lane.INTERACTIVE, max_wait: float | None = None,
                       consumer: Consumer | None = None) -> Permit:
         """Wait until the group admits one request; return the permit.
@@ -132,7 +159,11 @@ class Governor:
         With ``max_wait`` (clock seconds), raise :class:`RateLimitExceeded` carrying ``retry_at`` as
         soon as the governor knows the wait would be longer.  A named ``consumer`` is held to its weighted
         share while others want more (:mod:`.core.shares`), in a line of its own: it never holds up another.
+        No wait: decided without suspending (:meth:`try_acquire`).  A cancelled waiter returns its permit.
         """
+        permit = self.try_acquire(key, lane, consumer)
+        if permit is not None:
+            return permit
         policy = self.policy(key)
         queue = self._queues[key]
         token = object()
@@ -149,11 +180,7 @@ class Governor:
                     timed = await self._ask(queue, token, key, policy, line, permit_id, consumer)
                     if timed.decision.granted:
                         queue.discard(line, token)
-                        queue.retry_at[line] = None
-                        queue.notify()
-                        self._usage[key].sent += 1
-                        metrics.record_granted(key, self.clock.now() - start)
-                        return Permit(key=key, id=permit_id, lane=lane, policy=policy)
+                        return self._granted(queue, key, policy, line, permit_id, self.clock.now() - start)
                     retry_at = timed.decision.retry_at
                     now = self.clock.now()
                     wait = None if retry_at is None else max(0.0, retry_at - timed.now)
@@ -190,7 +217,11 @@ class Governor:
                    permit_id: str, consumer: Consumer | None) -> TimedDecision:
         """One store acquire.  On a store that combines concurrent calls the next waiter in line may ask
         while this one is in flight (one transaction, in line order), so a window opening for many
-        waiters costs a few round trips, not one per waiter."""
+        waiters costs a few round trips, not one per waiter.
+
+        Cancelled while the store call is in flight, the store may have granted it all the same: the
+        permit is given back (shielded, so that the cancellation cannot cut the giving back short).
+        """
         queue.asking.add(token)
         if self.store.combines:
             queue.notify()
@@ -198,6 +229,10 @@ class Governor:
             if consumer is None:  # a store written before consumers existed still works without them
                 return await self.store.acquire(key, policy, line[0], permit_id)
             return await self.store.acquire(key, policy, line[0], permit_id, consumer)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self.store.cancel(key, policy, permit_id)  # a no-op if it was never granted
+            raise
         finally:
             queue.asking.discard(token)
 
@@ -224,21 +259,47 @@ class Governor:
             await changed.wait()
             tg.cancel_scope.cancel()
 
+    @property
+    def immediate(self) -> bool:
+        """True when the store decides without I/O (the memory store): :meth:`observe_nowait` and
+        :meth:`cancel_nowait` then record an outcome without awaiting, so they need no cancel shield."""
+        return isinstance(self.store, MemoryStore)
+
     async def observe(self, permit: Permit, status: int | None, headers: RateHeaders) -> float | None:
         """Record the outcome of a permit's request (``status`` None: no HTTP response).
 
         Returns until when the group is now paused (clock time), None when it is not.
         """
         paused_until = await self.store.observe(permit.key, permit.policy, permit.id, status, headers)
+        self._observed(permit, status)
+        return paused_until
+
+    def observe_nowait(self, permit: Permit, status: int | None, headers: RateHeaders) -> float | None:
+        """:meth:`observe` without awaiting; only when :attr:`immediate` (else :class:`TypeError`)."""
+        store = self.store
+        if not isinstance(store, MemoryStore):
+            raise TypeError(f"{store!r} does I/O: await Governor.observe()")
+        paused_until = store.observe_nowait(permit.key, permit.policy, permit.id, status, headers)
+        self._observed(permit, status)
+        return paused_until
+
+    def _observed(self, permit: Permit, status: int | None) -> None:
         if status == 429:
             self._usage[permit.key].throttled += 1
             metrics.record_throttled(permit.key)
         self._queues[permit.key].notify()
-        return paused_until
 
     async def cancel(self, permit: Permit) -> None:
         """Give back a permit whose request was never sent."""
         await self.store.cancel(permit.key, permit.policy, permit.id)
+        self._queues[permit.key].notify()
+
+    def cancel_nowait(self, permit: Permit) -> None:
+        """:meth:`cancel` without awaiting; only when :attr:`immediate` (else :class:`TypeError`)."""
+        store = self.store
+        if not isinstance(store, MemoryStore):
+            raise TypeError(f"{store!r} does I/O: await Governor.cancel()")
+        store.cancel_nowait(permit.key, permit.policy, permit.id)
         self._queues[permit.key].notify()
 
     def eta(self, key: GroupKey, requests: int, lane: Lane = Lane.BULK) -> float:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Decision", "GroupKey", "GroupSnapshot", "Lane", "Mode", "Policy", "RateHeaders", "bulk_reserve"]
+__all__ = ["GRANTED", "Decision", "GroupKey", "GroupSnapshot", "Lane", "Mode", "Policy", "RateHeaders", "bulk_reserve"]
 
 
 class Lane(str, enum.Enum):
@@ -83,6 +83,10 @@ class Decision:
     answer_due: bool = False
 
 
+#: The granting decision: frozen, so one instance serves every grant (no object per admitted request).
+GRANTED = Decision(True, None)
+
+
 @attrs.frozen
 class GroupSnapshot:
     """A read-only view of a group, for ``budget_snapshot()`` and the CLI."""
@@ -106,7 +110,7 @@ class GroupSnapshot:
         return attrs.asdict(self)
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)  # a dict key several times per request: hash it once
 class GroupKey:
     """A budget group: (API host, account, group name).  ``account`` is a hash, never a login.
 

@@ -52,7 +52,7 @@ import attrs
 
 from .codec import CorruptState, checked_document
 from .judge import ResetKind, fold_date, horizon, learn_window, pause_after_429, reset_kind
-from .model import Decision, GroupSnapshot, Lane, Mode, Policy, RateHeaders, bulk_reserve
+from .model import GRANTED, Decision, GroupSnapshot, Lane, Mode, Policy, RateHeaders, bulk_reserve
 from .opening import probe_wait
 from .shares import Consumer, Shares, load_shares
 from .sliding import merge, next_opening, record, sorted_times
@@ -62,7 +62,7 @@ __all__ = ["GroupState"]
 log = logging.getLogger("plumasync")
 
 
-@attrs.define
+@attrs.define(on_setattr=attrs.setters.NO_OP)  # no hook per assignment: transitions keep the log sorted
 class GroupState:
     """Budget state of one group.  All times are the store's clock seconds (Unix)."""
 
@@ -237,10 +237,10 @@ class GroupState:
         self.admitted += 1
         if self.mode != Mode.HEADERS.value:  # the sliding log serves only headerless groups (and the probe)
             record(self.admission_times, now, self.limit)
-        return Decision(True, None)
+        return GRANTED
 
     def _reserve(self, policy: Policy, lane: Lane | str) -> int:
-        return 0 if Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
+        return 0 if lane is Lane.INTERACTIVE or Lane(lane) is Lane.INTERACTIVE else bulk_reserve(policy, self.limit)
 
     def _expire(self, now: float) -> None:
         self.permits = {p: t for p, t in self.permits.items() if t > now - self.window}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import operator
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -47,9 +48,20 @@ def load_state(raw: str | bytes | None, policy: Policy, key: GroupKey) -> GroupS
         return GroupState.new(policy)
 
 
+#: GroupState's plain fields, in their order (all but the consumers' book, which holds attrs objects).
+_FIELDS = tuple(field.name for field in attrs.fields(GroupState) if field.name != "shares")
+_fields_of = operator.attrgetter(*_FIELDS)
+#: One encoder for every document (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 def dump_state(state: GroupState) -> str:
-    """The stored form of a group state (exact floats: Python's JSON round-trips them)."""
-    return json.dumps(state.to_json(), separators=(",", ":"))
+    """The stored form of a group state: ``GroupState.to_json()`` as JSON (exact floats: Python's JSON
+    round-trips them).  Without consumers, written from the fields directly (the common case, and the
+    document holds no shared objects); a consumers' book goes through ``to_json``."""
+    if state.shares is not None:
+        return _ENCODER.encode(state.to_json())
+    return _ENCODER.encode(dict(zip(_FIELDS, _fields_of(state), strict=True)))
 
 
 def observe_step(policy: Policy, permit: str, status: int | None,
@@ -181,7 +193,13 @@ class StateStore(Store):
 
 
 class MemoryStore(StateStore):
-    """Budget state in this process only (the default).  Reads time from the injected clock."""
+    """Budget state in this process only (the default).  Reads time from the injected clock.
+
+    It does no I/O, so each transition is also offered without ``await`` (:meth:`acquire_nowait`,
+    :meth:`observe_nowait`, :meth:`cancel_nowait`): the governor decides a request that need not wait
+    synchronously, and a step that never suspends cannot be cancelled half-way (it needs no shield).
+    The async methods run the very same steps.
+    """
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -189,15 +207,48 @@ class MemoryStore(StateStore):
         self._values: dict[str, tuple[bytes, float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
 
+    def _state(self, key: GroupKey, policy: Policy) -> GroupState:
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = GroupState.new(policy)
+        return state
+
     async def _transact(
         self, key: GroupKey, policy: Policy, fn: Callable[[GroupState, float], object]
     ) -> tuple[object, float]:
         # No await between load and save: atomic on one event loop.
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = GroupState.new(policy)
         now = self.clock.now()
-        return fn(state, now), now
+        return fn(self._state(key, policy), now), now
+
+    def acquire_nowait(self, key: GroupKey, policy: Policy, lane: Lane, permit: str,
+                       consumer: Consumer | None = None) -> Decision:
+        """:meth:`acquire` without awaiting: :meth:`GroupState.acquire` on the group, now."""
+        return self._state(key, policy).acquire(self.clock.now(), policy, lane, permit, consumer)
+
+    def observe_nowait(
+        self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+    ) -> float | None:
+        """:meth:`observe` without awaiting: :meth:`GroupState.observe`, then the group's pause."""
+        state = self._state(key, policy)
+        state.observe(self.clock.now(), policy, permit, status, headers)
+        return state.paused_until
+
+    def cancel_nowait(self, key: GroupKey, policy: Policy, permit: str) -> None:
+        """:meth:`cancel` without awaiting: :meth:`GroupState.cancel` on the group."""
+        self._state(key, policy).cancel(permit)
+
+    async def acquire(self, key: GroupKey, policy: Policy, lane: Lane, permit: str,
+                      consumer: Consumer | None = None) -> TimedDecision:
+        now = self.clock.now()
+        return TimedDecision(self._state(key, policy).acquire(now, policy, lane, permit, consumer), now)
+
+    async def observe(
+        self, key: GroupKey, policy: Policy, permit: str, status: int | None, headers: RateHeaders
+    ) -> float | None:
+        return self.observe_nowait(key, policy, permit, status, headers)
+
+    async def cancel(self, key: GroupKey, policy: Policy, permit: str) -> None:
+        self.cancel_nowait(key, policy, permit)
 
     async def keys(self) -> list[GroupKey]:
         return sorted(self._states, key=str)

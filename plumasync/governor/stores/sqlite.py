@@ -10,10 +10,12 @@ Layout (WAL mode, so readers never block the writer)::
     leases(name TEXT PRIMARY KEY, owner TEXT, expires REAL)  -- "only one of us authenticates / fetches"
     counters(name TEXT, field TEXT, value INTEGER)           -- fleet cache statistics
 
-Each transition is one short ``BEGIN IMMEDIATE`` transaction: load the row, apply the pure
+Each transition is one short ``BEGIN IMMEDIATE`` transaction: load the state, apply the pure
 :class:`~plumasync.governor.core.state.GroupState` transition, save it.  ``now`` is read from the injected
 clock *after* the write lock is taken, so transitions from different processes apply in time order.
-Nothing waits inside a transaction (the governor reserves, then sleeps holding no lock).
+Nothing waits inside a transaction (the governor reserves, then sleeps holding no lock).  The row is
+decoded only when another connection has committed since this one last wrote it (``PRAGMA data_version``
+says so); otherwise the state this connection saved is still the truth and is used as it is.
 
 How a transaction runs, and why (measured: ``python -m benchmarks.bench_stores``, see
 ``benchmarks/README.md``):
@@ -27,11 +29,9 @@ How a transaction runs, and why (measured: ``python -m benchmarks.bench_stores``
 * **Checkpoints off the loop.**  Automatic WAL checkpoints (which fsync) are disabled on the loop's
   connection; every ``checkpoint_every`` commits a passive checkpoint runs in a background thread on a
   connection of its own, and nobody waits for it.
-* **Why not a thread per transaction.**  ``anyio.to_thread.run_sync`` per transaction measured, for
-  an acquire+observe round trip, ~170 µs median with one connection behind a lock (5 ms median with
-  16 concurrent tasks, which queue on the lock inside worker threads) and ~160 µs with one connection
-  per thread (80 ms p99 with 16 tasks: SQLite's own busy handler sleeps in steps of milliseconds),
-  against 60-110 µs median and ~0.2-0.5 ms p99 on the loop, at any concurrency.
+* **Why not a thread per transaction.**  ``anyio.to_thread.run_sync`` per transaction measured ~170 µs
+  median per acquire+observe (5 ms with 16 concurrent tasks queueing on the lock in worker threads; one
+  connection per thread: 80 ms p99), against 60-110 µs median on the loop, at any concurrency.
 
 The file (and SQLite's ``-wal``/``-shm`` files, which inherit its mode) is created ``0600``: it holds
 shared temporary credentials.  SQLite locking needs a local file system (not NFS).
@@ -47,7 +47,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TypeVar
 
 import anyio
@@ -59,6 +59,7 @@ from ..clock import Clock, SystemClock
 from ..core.model import GroupKey, Policy
 from ..core.state import GroupState
 from .base import StateStore, dump_state, load_state
+from .sqlite_values import SQLiteValues
 
 __all__ = ["SQLiteStore"]
 
@@ -103,7 +104,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SQLiteStore(StateStore):
+class SQLiteStore(SQLiteValues, StateStore):
     """Budget state, shared values and leases in one SQLite file, shared by every process on the host.
 
     ``path`` is the database file (created mode 0600 if absent).  ``clock`` gives the time (default:
@@ -130,6 +131,9 @@ class SQLiteStore(StateStore):
         self._ckpt_lock = threading.Lock()
         self._commits = 0
         self._ckpt_running = False
+        # Decoded group states as this connection last committed them, with the connection's data_version
+        # then: valid while no other connection has committed (decoding the JSON was 35-40 % of a transaction).
+        self._states: dict[str, tuple[int, GroupState]] = {}
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None) -> SQLiteStore:
@@ -204,6 +208,7 @@ class SQLiteStore(StateStore):
             except BaseException:
                 conn.close()
                 raise
+            self._states.clear()  # data_version counts per connection
             self._conn = conn
 
     async def _ensure_open(self, deadline: float) -> sqlite3.Connection:
@@ -254,6 +259,7 @@ class SQLiteStore(StateStore):
                 result = fn(conn, self.clock.now())
                 conn.execute("COMMIT")
             except BaseException as exc:
+                self._states.clear()  # states changed by a transaction that did not commit
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
@@ -298,14 +304,26 @@ class SQLiteStore(StateStore):
 
     async def _transact(self, key: GroupKey, policy: Policy,
                         fn: Callable[[GroupState, float], object]) -> tuple[object, float]:
+        name = str(key)
+
         def txn(conn: sqlite3.Connection, now: float) -> tuple[object, float]:
-            row = conn.execute("SELECT state FROM groups WHERE key = ?", (str(key),)).fetchone()
-            state = load_state(None if row is None else row[0], policy, key)
+            version, state = self._load(conn, name, policy, key)
             result = fn(state, now)
-            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)", (str(key), dump_state(state)))
+            conn.execute("INSERT OR REPLACE INTO groups(key, state) VALUES (?, ?)", (name, dump_state(state)))
+            self._states[name] = (version, state)  # _attempt forgets it unless the commit succeeds
             return result, now
 
         return await self._run(txn)
+
+    def _load(self, conn: sqlite3.Connection, name: str, policy: Policy, key: GroupKey) -> tuple[int, GroupState]:
+        """The group's state, inside the write transaction: the one this connection last committed while no
+        other connection has committed since (``PRAGMA data_version`` unchanged), else decoded from its row."""
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        held = self._states.pop(name, None)
+        if held is not None and held[0] == version:
+            return version, held[1]
+        row = conn.execute("SELECT state FROM groups WHERE key = ?", (name,)).fetchone()
+        return version, load_state(None if row is None else row[0], policy, key)
 
     async def keys(self) -> list[GroupKey]:
         """Every group key in the file."""
@@ -323,71 +341,11 @@ class SQLiteStore(StateStore):
         raw = await self._run(txn, write=False)
         return None if raw is None else GroupState.from_json(json.loads(raw))
 
-    # -- shared values and leases -----------------------------------------------------------------------
-
-    async def get_value(self, name: str) -> bytes | None:
-        """The value, or None when absent or expired (by the store's clock)."""
-        def txn(conn: sqlite3.Connection, now: float) -> bytes | None:
-            row = conn.execute("SELECT value, expires FROM kv WHERE name = ?", (name,)).fetchone()
-            if row is None or row[1] <= now:
-                return None
-            return bytes(row[0])
-
-        return await self._run(txn, write=False)
-
-    async def set_value(self, name: str, value: bytes, ttl: float) -> None:
-        """Store ``value`` for ``ttl`` clock seconds (and drop expired values)."""
-        def txn(conn: sqlite3.Connection, now: float) -> None:
-            conn.execute("DELETE FROM kv WHERE expires <= ?", (now,))
-            conn.execute("INSERT OR REPLACE INTO kv(name, value, expires) VALUES (?, ?, ?)",
-                         (name, sqlite3.Binary(value), now + ttl))
-
-        await self._run(txn)
-
-    async def delete_value(self, name: str) -> None:
-        """Forget a value."""
-        def txn(conn: sqlite3.Connection, now: float) -> None:
-            conn.execute("DELETE FROM kv WHERE name = ?", (name,))
-
-        await self._run(txn)
-
-    async def claim(self, name: str, owner: str, ttl: float) -> bool:
-        """Take (or renew) the lease unless another owner holds an unexpired one."""
-        def txn(conn: sqlite3.Connection, now: float) -> bool:
-            row = conn.execute("SELECT owner, expires FROM leases WHERE name = ?", (name,)).fetchone()
-            if row is not None and row[0] != owner and row[1] > now:
-                return False
-            conn.execute("INSERT OR REPLACE INTO leases(name, owner, expires) VALUES (?, ?, ?)",
-                         (name, owner, now + ttl))
-            return True
-
-        return await self._run(txn)
-
-    async def release(self, name: str, owner: str) -> None:
-        """Drop the lease if ``owner`` holds it."""
-        def txn(conn: sqlite3.Connection, now: float) -> None:
-            conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
-
-        await self._run(txn)
-
-    async def add_counts(self, name: str, counts: Mapping[str, int]) -> None:
-        """Add to the counters ``name`` for every process sharing the file (one transaction)."""
-        rows = [(name, field, int(delta)) for field, delta in counts.items() if delta]
-        if rows:
-            await self._run(lambda conn, now: conn.executemany(
-                "INSERT INTO counters(name, field, value) VALUES (?, ?, ?) ON CONFLICT(name, field) "
-                "DO UPDATE SET value = value + excluded.value", rows))
-
-    async def get_counts(self, name: str) -> dict[str, int]:
-        """The counters ``name`` summed over every process sharing the file."""
-        rows = await self._run(lambda conn, now: conn.execute(
-            "SELECT field, value FROM counters WHERE name = ?", (name,)).fetchall(), write=False)
-        return {str(f): int(v) for f, v in rows}
-
     async def aclose(self) -> None:
         """Close the connections (the file stays; other processes may still use it)."""
         with self._lock:
             conn, self._conn = self._conn, None
+            self._states.clear()
         with self._ckpt_lock:
             ckpt, self._ckpt = self._ckpt, None
         for c in (conn, ckpt):
