@@ -22,6 +22,7 @@ from .config import (
     Tool,
     check_base_url,
 )
+from .engine import Engine, check_engine
 from .errors import ConfigurationError, register_secret
 from .governor.clock import Clock, SystemClock
 from .governor.stores.base import MemoryStore, Store
@@ -48,6 +49,16 @@ def open_store(spec: str | Store | None, clock: Clock) -> Store:
     return RedisStore.from_url(spec, clock=clock)
 
 
+def _engine(engine: object, http_client: httpx.AsyncClient | None) -> Engine:
+    """The engine keyword checked: a known name, installed, and not competing with a user's client."""
+    checked = check_engine(engine)
+    if http_client is not None and checked != "auto":
+        raise ConfigurationError(
+            f"engine={checked!r} chooses plumasync's own connection pool; with http_client= your client sends "
+            "(for aiohttp, pass an httpx_aiohttp.HttpxAiohttpClient)")
+    return checked
+
+
 class PlumClient(BaseClient):
     """An async client for VoiceTrends and the DEV Call Logs API, governed by one rate-limit budget.
 
@@ -59,6 +70,13 @@ class PlumClient(BaseClient):
     Logs ``calllogs`` (``budget``, default 150 per 15 minutes) until the server's headers say otherwise.
     A user's ``http_client`` is sent through (its mounts and hooks apply) and is never closed by us.
     ``timeout`` (seconds, > 0) bounds each attempt in all: sending it and reading the whole body.
+
+    ``engine`` (env ``PLUM_ENGINE``) picks the HTTP implementation of our own pool: ``"httpx"`` (httpx's
+    own, asyncio and trio), ``"aiohttp"`` (asyncio only; ``pip install "plumasync[aiohttp]"``: several
+    times less CPU per request) or ``"auto"`` (the default: aiohttp when installed and the loop is
+    asyncio, httpx otherwise).  It is chosen when the client opens; :attr:`engine` then says which runs.
+    The governor, deadline and retries are the same on both.  Tests mocking httpx with respx need
+    ``engine="httpx"`` (respx patches httpx's own transport only).
     """
 
     def __init__(
@@ -80,6 +98,7 @@ class PlumClient(BaseClient):
         timeout: float = 60.0,
         cache: CachePolicy | None = None,
         env: Mapping[str, str] | None = None,
+        engine: Engine | None = None,
     ) -> None:
         env = os.environ if env is None else env
         login = login if login is not None else env.get("PLUM_LOGIN")
@@ -96,6 +115,9 @@ class PlumClient(BaseClient):
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
+        if engine is None:  # PLUM_ENGINE chooses for our own pool: not for a user's client
+            engine = "auto" if http_client is not None else env.get("PLUM_ENGINE") or "auto"  # type: ignore[assignment]
+        engine = _engine(engine, http_client)
         self.cache_policy = cache if cache is not None else CachePolicy()
         self.timezone = timezone
         clock = clock or SystemClock()
@@ -107,7 +129,7 @@ class PlumClient(BaseClient):
                 calllogs_url or env.get("PLUM_CALLLOGS_URL") or DEFAULT_CALLLOGS_URL, "calllogs_url"),
             store=open_store(store if store is not None else env.get("PLUM_STORE"), clock),
             retry=retry or RetryPolicy(), budget=budget or Budget(), auth_budget=auth_budget or AUTH_BUDGET,
-            http_client=http_client, timeout=timeout,
+            http_client=http_client, timeout=timeout, engine=engine,
         )
         self._voicetrends: VoiceTrends | None = None
         self._calllogs: CallLogs | None = None
