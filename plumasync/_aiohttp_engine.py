@@ -23,8 +23,8 @@ __all__ = ["AiohttpEngine"]
 class AiohttpEngine(AiohttpTransport):
     """An aiohttp connection pool under httpx's API: ``limits`` and ``verify`` as for httpx's own.
 
-    The session is made on the event loop at the first request.  It keeps no cookies: httpx's client
-    above keeps them, and a second jar would send them twice.
+    The session is made on the event loop at the first request.  It keeps no cookies (httpx's client
+    above keeps them, and a second jar would send them twice) and never resends a request on its own.
     """
 
     def __init__(self, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
@@ -34,7 +34,13 @@ class AiohttpEngine(AiohttpTransport):
     def _session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(ssl=self._verify, limit=self.limits.max_connections or 0,
                                          keepalive_timeout=self.limits.keepalive_expiry or 15.0)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        # aiohttp sends an idempotent request a second time when its connection drops (reset, or closed
+        # before the answer): one governed attempt would cost two requests of the budget, and only one
+        # would be counted.  The retry policy above retries, through the governor.  (No public switch:
+        # aiohttp's own test client turns it off the same way.)
+        session._retry_connection = False
+        return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _as_httpx_errors():
