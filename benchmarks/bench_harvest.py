@@ -7,7 +7,10 @@ Four contestants harvest the same sandbox period (list → detail → SQLite) wi
 * ``plain httpx`` and ``plain aiohttp``: a hand-written loop on the bare library doing equal work: the
   listing pages, one detail request per log from the same number of workers, ``json.loads`` and a
   status check on every body, the same fields converted, and ``INSERT OR IGNORE`` batches of 200 rows
-  into the same ``calls`` schema (WAL, one transaction per batch).
+  into the same ``calls`` schema (WAL, one transaction per batch);
+* ``plain httpx API on aiohttp`` (context): the same plain loop through ``httpx.AsyncClient`` on
+  plumasync's aiohttp engine transport: what httpx's client layer costs above bare aiohttp, the floor of
+  ``plumasync aiohttp`` before any plumasync work.
 
 The sandbox runs in a process of its own, with a budget far above the work (the governor never waits),
 restarted for each round.  Every measured run is a fresh child process, so its CPU time
@@ -38,8 +41,9 @@ SPACING = 1.0
 #: API's 5-day retention (an older call is counted as expired, never fetched).  Given to every child.
 START = int(time.time()) // 3600 * 3600 - 2 * 86_400
 AUTH = ("demo", "demo-password")
-KINDS = ("plumasync-httpx", "plain-httpx", "plumasync-aiohttp", "plain-aiohttp")
-BASELINE = {"plumasync-httpx": "plain-httpx", "plumasync-aiohttp": "plain-aiohttp"}
+KINDS = ("plumasync-httpx", "plain-httpx", "plumasync-aiohttp", "plain-aiohttp", "plain-httpx-api-on-aiohttp")
+BASELINE = {"plumasync-httpx": "plain-httpx", "plumasync-aiohttp": "plain-aiohttp",
+            "plain-httpx-api-on-aiohttp": "plain-aiohttp"}
 BATCH = 200
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (log_id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, dest TEXT NOT NULL,
@@ -169,6 +173,23 @@ async def child_plain_httpx(url: str, logs: int, concurrency: int, db: str) -> d
         return await _timed(PlainPipeline(get, db, concurrency), logs)
 
 
+async def child_plain_httpx_api_on_aiohttp(url: str, logs: int, concurrency: int, db: str) -> dict[str, float]:
+    import httpx
+
+    from plumasync._aiohttp_engine import AiohttpEngine
+    from plumasync._base_client import _ssl_context
+
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+    async with httpx.AsyncClient(base_url=url, auth=AUTH, headers={"Accept": "application/json"}, timeout=60,
+                                 transport=AiohttpEngine(_ssl_context(), limits)) as http:
+        async def get(path: str, params: dict[str, str] | None) -> bytes:
+            response = await http.get(path, params=params)
+            response.raise_for_status()
+            return response.content
+
+        return await _timed(PlainPipeline(get, db, concurrency), logs)
+
+
 async def child_plain_aiohttp(url: str, logs: int, concurrency: int, db: str) -> dict[str, float]:
     import aiohttp
 
@@ -270,7 +291,8 @@ def cli() -> None:
         if kind.startswith("plumasync-"):
             result = anyio.run(child_plumasync, kind.split("-", 1)[1], args.url, logs, args.concurrency, args.db)
         else:
-            child = child_plain_httpx if kind == "plain-httpx" else child_plain_aiohttp
+            child = {"plain-httpx": child_plain_httpx, "plain-aiohttp": child_plain_aiohttp,
+                     "plain-httpx-api-on-aiohttp": child_plain_httpx_api_on_aiohttp}[kind]
             result = anyio.run(child, args.url, logs, args.concurrency, args.db)
         print(json.dumps(result))
         return
