@@ -1,4 +1,4 @@
-"""Shared fixtures: async backends."""
+"""Shared fixtures: async backends, HTTP engines, a private state directory."""
 
 from __future__ import annotations
 
