@@ -14,7 +14,7 @@ BENCHES = [
     ["benchmarks.bench_dashboard"],
     ["benchmarks.bench_cache_hit"],
     ["benchmarks.bench_stores", "--ops", "2000", "--tasks", "16", "--processes", "4"],
-    ["benchmarks.bench_harvest", "--sizes", "10000", "100000"],
+    ["benchmarks.bench_harvest", "--sizes", "20000"],
 ]
 
 

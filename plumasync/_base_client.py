@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .config import Api, Budget, Format, Tool, account_id
+from .engine import Engine, EngineTransport
 from .errors import (
     ConfigurationError,
     RateLimitExceeded,
@@ -54,20 +55,22 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _http_client(governor: Governor, user: httpx.AsyncClient | None, timeout: float) -> httpx.AsyncClient:
-    """Our HTTP client: governed, sending either on its own pool or through the user's client.
+def _http_client(governor: Governor, user: httpx.AsyncClient | None, timeout: float,
+                 engine: Engine) -> tuple[httpx.AsyncClient, EngineTransport | None]:
+    """Our HTTP client: governed, sending either on its own pool (on ``engine``) or through the user's client.
 
     A user's client is wrapped from the outside (its mounts, proxies, TLS settings and event hooks keep
     working, and it is never closed by us), not by replacing its private transport.  ``timeout`` is also
-    each attempt's overall deadline (sending and reading the whole body).
+    each attempt's overall deadline (sending and reading the whole body).  Also returns our own pool, whose
+    engine is chosen when the client opens (None: the user's client sends).
     """
     if user is None:
-        inner: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
-            verify=_ssl_context(), limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
-            retries=0)
-        return httpx.AsyncClient(transport=GovernedTransport(inner, governor, deadline=timeout), timeout=timeout)
+        pool = EngineTransport(engine, verify=_ssl_context(),
+                               limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+        governed = GovernedTransport(pool, governor, deadline=timeout)
+        return httpx.AsyncClient(transport=governed, timeout=timeout), pool
     return httpx.AsyncClient(transport=GovernedTransport(ClientTransport(user), governor, deadline=timeout),
-                             timeout=user.timeout, headers=user.headers)
+                             timeout=user.timeout, headers=user.headers), None
 
 
 class BaseClient:
@@ -80,7 +83,8 @@ class BaseClient:
     def __init__(self, *, login: str, password: str, tool: Tool, voicetrends_url: str, calllogs_url: str,
                  format: Format, clock: Clock, store: Store, retry: RetryPolicy, budget: Budget,
                  auth_budget: Budget, http_client: httpx.AsyncClient | None, timeout: float,
-                 consumer: Consumer | None = None, consumers: Mapping[str, Consumer] | None = None) -> None:
+                 consumer: Consumer | None = None, consumers: Mapping[str, Consumer] | None = None,
+                 engine: Engine = "auto") -> None:
         self._login = login
         self._password = password
         self.tool: Tool = tool
@@ -102,7 +106,19 @@ class BaseClient:
             "data": self.governor.register(GroupKey(vt_host, self.account, "data"), budget.policy()),
             "calllogs": self.governor.register(GroupKey(cl_host, self.account, "calllogs"), budget.policy()),
         }
-        self.http = _http_client(self.governor, http_client, timeout)
+        self.http, self._pool = _http_client(self.governor, http_client, timeout, engine)
+
+    @property
+    def engine(self) -> str | None:
+        """The engine sending our requests: ``"httpx"`` or ``"aiohttp"`` once the client is open (``async
+        with``, or its first request); ``None`` before, and when a user's ``http_client`` sends."""
+        return None if self._pool is None else self._pool.name
+
+    def open_engine(self) -> None:
+        """Choose the engine on the running event loop (no I/O, no budget): ``engine="aiohttp"`` under trio
+        raises :class:`~plumasync.errors.ConfigurationError` here, before any request."""
+        if self._pool is not None and self._pool.name is None:
+            self._pool.open()
 
     # -- credentials ----------------------------------------------------------------------------------------
 
@@ -136,6 +152,7 @@ class BaseClient:
         per attempt.  Raises the typed error of :mod:`plumasync.errors` for error statuses (after the
         retry policy for 429, 5xx and transport errors).
         """
+        self.open_engine()  # a client used without ``async with`` chooses its engine before any budget
         url = (self.voicetrends_url if api == "voicetrends" else self.calllogs_url) + path.lstrip("/")
         headers = {"Accept": "application/xml" if (fmt or self.format) == "xml" else "application/json"}
         scoped = _CONSUMER.get()
@@ -211,6 +228,7 @@ class BaseClient:
         await self.store.aclose()
 
     async def __aenter__(self: _Client) -> _Client:
+        self.open_engine()
         return self
 
     async def __aexit__(

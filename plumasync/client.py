@@ -25,6 +25,7 @@ from .config import (
     check_base_url,
     consumers,
 )
+from .engine import Engine, check_engine
 from .errors import ConfigurationError, register_secret
 from .governor.clock import Clock, SystemClock
 from .governor.stores.base import MemoryStore, Store
@@ -52,6 +53,16 @@ def open_store(spec: str | Store | None, clock: Clock) -> Store:
     return RedisStore.from_url(spec, clock=clock)
 
 
+def _engine(engine: object, http_client: httpx.AsyncClient | None) -> Engine:
+    """The engine keyword checked: a known name, installed, and not competing with a user's client."""
+    checked = check_engine(engine)
+    if http_client is not None and checked != "auto":
+        raise ConfigurationError(
+            f"engine={checked!r} chooses plumasync's own connection pool; with http_client= your client sends "
+            "(for aiohttp, pass an httpx_aiohttp.HttpxAiohttpClient)")
+    return checked
+
+
 class PlumClient(BaseClient):
     """An async client for VoiceTrends and the DEV Call Logs API, governed by one rate-limit budget.
 
@@ -70,6 +81,13 @@ class PlumClient(BaseClient):
     client's share, ``consumer_weights={"dashboard": 2, "harvest-eu": 1}`` weighs the named consumers.
     While several want more than a window holds, each gets its weighted share and lends what it does not
     use (:mod:`plumasync.governor.core.shares`); :meth:`as_consumer` charges a block of calls to another.
+
+    ``engine`` (env ``PLUM_ENGINE``) picks the HTTP implementation of our own pool: ``"httpx"`` (httpx's
+    own, asyncio and trio), ``"aiohttp"`` (asyncio only; ``pip install "plumasync[aiohttp]"``: several
+    times less CPU per request) or ``"auto"`` (the default: aiohttp when installed and the loop is
+    asyncio, httpx otherwise).  It is chosen when the client opens; :attr:`engine` then says which runs.
+    The governor, deadline and retries are the same on both.  Tests mocking httpx with respx need
+    ``engine="httpx"`` (respx patches httpx's own transport only).
     """
 
     def __init__(
@@ -94,6 +112,7 @@ class PlumClient(BaseClient):
         consumer: str | None = None,
         consumer_weights: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
+        engine: Engine | None = None,
     ) -> None:
         env = os.environ if env is None else env
         login = login if login is not None else env.get("PLUM_LOGIN")
@@ -111,6 +130,9 @@ class PlumClient(BaseClient):
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError("budget must be a plumasync.Budget")
         own, named = consumers(consumer, consumer_weights)
+        if engine is None:  # PLUM_ENGINE chooses for our own pool: not for a user's client
+            engine = "auto" if http_client is not None else env.get("PLUM_ENGINE") or "auto"  # type: ignore[assignment]
+        engine = _engine(engine, http_client)
         self.cache_policy = cache if cache is not None else CachePolicy()
         #: The default stale policy of VoiceTrends calls (``stale=``; None: raise or wait as usual).
         self.stale_policy = check_stale(StalePolicy.resolve(stale), self.cache_policy)
@@ -124,7 +146,7 @@ class PlumClient(BaseClient):
                 calllogs_url or env.get("PLUM_CALLLOGS_URL") or DEFAULT_CALLLOGS_URL, "calllogs_url"),
             store=open_store(store if store is not None else env.get("PLUM_STORE"), clock),
             retry=retry or RetryPolicy(), budget=budget or Budget(), auth_budget=auth_budget or AUTH_BUDGET,
-            http_client=http_client, timeout=timeout, consumer=own, consumers=named,
+            http_client=http_client, timeout=timeout, consumer=own, consumers=named, engine=engine,
         )
         self._voicetrends: VoiceTrends | None = None
         self._calllogs: CallLogs | None = None

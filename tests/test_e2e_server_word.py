@@ -45,11 +45,13 @@ def t_min_server(start: float, requests: int, limit_at: dict[float, int]) -> flo
         first = False
 
 
-async def run(change: tuple[float, int] | None = None, **knobs: object) -> tuple[float, float, dict[int, int], int]:
+async def run(change: tuple[float, int] | None = None, engine: str = "auto",
+              **knobs: object) -> tuple[float, float, dict[int, int], int]:
     clock = ScaledClock(SCALE)
     config = SandboxConfig(clock=clock, limits={"calllogs": (LIMIT, WINDOW)}, **knobs)  # type: ignore[arg-type]
     with SandboxServer(config) as server:
-        async with sandbox_client(server, clock=clock) as plum:  # the default Budget(150, 900)
+        async with sandbox_client(server, clock=clock, engine=engine) as plum:  # the default Budget(150, 900)
+            assert plum.engine == engine or engine == "auto"
             start = config.start_of_calls
             t0 = await enter_window(clock, WINDOW)
             ok = 0
@@ -91,14 +93,17 @@ SCENARIOS: dict[str, dict[str, object]] = {
 
 
 async def test_default_budget_learns_a_60_s_server_with_zero_429s_near_t_min() -> None:
+    """Every scenario on both engines, side by side (the work is sparse): the time of one run."""
     results: dict[str, tuple[float, float, dict[int, int], int]] = {}
 
-    async def scenario(name: str, knobs: dict[str, object]) -> None:
-        results[name] = await run(**knobs)  # type: ignore[arg-type]
+    async def scenario(name: str, knobs: dict[str, object], engine: str) -> None:
+        results[f"{name}, {engine}"] = await run(engine=engine, **knobs)  # type: ignore[arg-type]
 
     async with anyio.create_task_group() as tg:
         for name, knobs in SCENARIOS.items():
-            tg.start_soon(scenario, name, knobs)
+            for engine in ("httpx", "aiohttp"):
+                tg.start_soon(scenario, name, knobs, engine)
+    assert len(results) == 2 * len(SCENARIOS)
     for name, (elapsed, t_min, statuses, _) in results.items():
         print(f"\n[{name}] elapsed {elapsed:.1f} clock-s ({elapsed / SCALE:.2f} s), T_min {t_min:.1f}, "
               f"ratio {elapsed / t_min:.3f}, statuses {statuses}")

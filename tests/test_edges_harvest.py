@@ -1,5 +1,6 @@
 """Harvest errors and transport faults at the edges: a trickling body, a truncated body, a failed
-listing, a refused or black-holed server.  The sandbox answers through a fault-injecting proxy."""
+listing, a refused or black-holed server.  The sandbox answers through a fault-injecting proxy.  The
+transport faults are tested on both engines (the ``engine`` fixture): each is the same retried fault."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def first_of(prefix: str, fault: str) -> Fault:
     return choose
 
 
-async def test_a_trickling_detail_hits_the_deadline_and_is_retried(tmp_path: Path) -> None:
+async def test_a_trickling_detail_hits_the_deadline_and_is_retried(tmp_path: Path, engine: str) -> None:
     async with proxied(first_of("/ws/calls/log/", "trickle")) as (proxy, server):
         start, end = period(server.app.config)
         async with client_for(proxy.url, timeout=1.0) as plum:
@@ -71,7 +72,8 @@ async def test_a_trickling_detail_hits_the_deadline_and_is_retried(tmp_path: Pat
 
 @pytest.mark.parametrize("fault", ["short", "close"])
 @pytest.mark.parametrize("prefix", ["/ws/calls/logs/", "/ws/calls/log/"])
-async def test_a_truncated_body_is_a_retried_transport_fault(tmp_path: Path, fault: str, prefix: str) -> None:
+async def test_a_truncated_body_is_a_retried_transport_fault(tmp_path: Path, fault: str, prefix: str,
+                                                              engine: str) -> None:
     async with proxied(first_of(prefix, fault)) as (proxy, server):
         start, end = period(server.app.config)
         async with client_for(proxy.url) as plum:
@@ -112,15 +114,15 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_a_refused_connection_raises_a_transport_error() -> None:
+async def test_a_refused_connection_raises_a_transport_error(engine: str) -> None:
     async with client_for(f"http://127.0.0.1:{closed_port()}") as plum:
-        with anyio.fail_after(20), pytest.raises(TransportError):
+        with anyio.fail_after(20), pytest.raises(TransportError, match="ConnectError"):  # the same on both engines
             await plum.calllogs.harvest(*recent()).run()
 
 
-async def test_a_black_holed_server_raises_a_transport_error_within_the_deadlines() -> None:
+async def test_a_black_holed_server_raises_a_transport_error_within_the_deadlines(engine: str) -> None:
     async with proxied(lambda _n, _p: "blackhole") as (proxy, _server), client_for(proxy.url, timeout=0.3) as plum:
-        with anyio.fail_after(20), pytest.raises(TransportError):
+        with anyio.fail_after(20), pytest.raises(TransportError, match="ReadTimeout"):
             await plum.calllogs.harvest(*recent()).run()
     assert len(proxy.requests) == FAST_RETRY.attempts
 

@@ -1,4 +1,7 @@
-"""Harvest: calls/logs → calls/log fan-out against the sandbox on loopback."""
+"""Harvest: calls/logs → calls/log fan-out against the sandbox on loopback.
+
+The core scenarios run on both engines (the ``engine`` fixture); the rest on the default one (aiohttp on
+asyncio when installed)."""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ def detail_requests(server: SandboxServer) -> int:
     return server.app.recorder.count(path_prefix="/ws/calls/log/")
 
 
-async def test_harvest_1000_logs_over_several_windows(tmp_path: Path) -> None:
+async def test_harvest_1000_logs_over_several_windows(tmp_path: Path, engine: str) -> None:
     scale, limit, window = 100.0, 150, 300
     clock = ScaledClock(scale)
     config = SandboxConfig(clock=clock, calls_count=1000, limits={"calllogs": (limit, window)})
@@ -48,7 +51,7 @@ async def test_harvest_1000_logs_over_several_windows(tmp_path: Path) -> None:
         requests = summary.requests
         t_min = minimum_duration(requests, remaining_now=limit, per_window=limit, window=window,
                                  until_reset=until_reset(t0, window))
-        print(f"\nharvest of {len(seen)} logs: {requests} requests, elapsed {elapsed / scale:.2f} s, "
+        print(f"\n[{engine}] harvest of {len(seen)} logs: {requests} requests, elapsed {elapsed / scale:.2f} s, "
               f"T_min {t_min / scale:.2f} s, ratio {elapsed / t_min:.3f}, statuses {dict(statuses)}")
         assert len(expected) == 1000
         assert sorted(seen) == expected  # every log exactly once
@@ -70,7 +73,7 @@ async def test_harvest_1000_logs_over_several_windows(tmp_path: Path) -> None:
                 listing["start"], listing["end"], listing["session_id"])
 
 
-async def test_rerun_fetches_only_what_is_missing(tmp_path: Path) -> None:
+async def test_rerun_fetches_only_what_is_missing(tmp_path: Path, engine: str) -> None:
     config = SandboxConfig(calls_count=120)
     start, end = period(config)
     db = tmp_path / "calls.db"
@@ -101,7 +104,7 @@ async def _rerun(server: SandboxServer, start: int, end: int, db: Path) -> tuple
     return summary.fetched, summary.skipped
 
 
-async def test_failing_item_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
+async def test_failing_item_is_reported_and_the_rest_go_on(tmp_path: Path, engine: str) -> None:
     config = SandboxConfig(calls_count=30, fail_requests={5})  # request 5 is a detail fetch
     start, end = period(config)
     with SandboxServer(config) as server:
@@ -175,7 +178,8 @@ def detail_ids(server: SandboxServer, status: int = 200) -> list[int]:
                                                                               status=status)]
 
 
-async def test_stop_keeps_every_request_sent_and_drops_those_waiting_for_the_budget(tmp_path: Path) -> None:
+async def test_stop_keeps_every_request_sent_and_drops_those_waiting_for_the_budget(tmp_path: Path,
+                                                                                    engine: str) -> None:
     """stop() while some details are in flight and others wait for the budget: nothing spent is wasted."""
     limit, window, concurrency, calls = 12, 600, 8, 60
     config = SandboxConfig(calls_count=calls, latency=0.1, limits={"calllogs": (limit, window)})
@@ -222,7 +226,7 @@ async def test_stop_keeps_every_request_sent_and_drops_those_waiting_for_the_bud
         assert len(stored_ids(db)) == calls
 
 
-async def test_stop_abandons_a_retry_waiting_for_its_backoff(tmp_path: Path) -> None:
+async def test_stop_abandons_a_retry_waiting_for_its_backoff(tmp_path: Path, engine: str) -> None:
     config = SandboxConfig(calls_count=20, fail_requests={2})  # request 2 is the first detail fetch
     start, end = period(config)
     with SandboxServer(config) as server:

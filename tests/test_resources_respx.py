@@ -74,6 +74,7 @@ def basic(user: str, password: str) -> str:
 
 def client(**options: Any) -> PlumClient:
     options.setdefault("retry", RetryPolicy(attempts=1, rate_limit_attempts=1))
+    options.setdefault("engine", "httpx")  # respx mocks httpx's own transport
     return PlumClient(login=LOGIN, password=PASSWORD, voicetrends_url=VT, calllogs_url=CL, env={}, **options)
 
 

@@ -9,6 +9,7 @@ import typer
 
 from .. import __version__
 from ._common import EXIT_CODES_HELP, VERBOSE_HELP, GlobalOptions, parse_budget, setup_logging
+from ._engine import ENGINE_HELP, parse_engine
 
 __all__ = ["app"]
 
@@ -75,6 +76,9 @@ def root(
         help="Requests per window in seconds (e.g. 150/900) for VoiceTrends data and Call Logs, used until "
              "the server's rate-limit headers say otherwise; for a headerless Call Logs API it is the "
              "limit enforced. Default: Plum's documented 150/900.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", envvar="PLUM_ENGINE", show_envvar=True, show_default=False, metavar="auto|httpx|aiohttp",
+        help=ENGINE_HELP)] = None,
     verbose: Annotated[int, typer.Option(
         "-v", "--verbose", count=True, metavar="", show_default=False, help=VERBOSE_HELP)] = 0,
     quiet: Annotated[bool, typer.Option(
@@ -95,6 +99,8 @@ def root(
     ctx.obj = opts
     if budget is not None:
         opts.budget = parse_budget(budget)
+    if engine is not None:
+        opts.engine = parse_engine(engine)
     ctx.call_on_close(setup_logging(opts))
     if ctx.resilient_parsing:  # shell completion: nothing to check
         return

@@ -23,6 +23,7 @@ from ..config import Budget, check_base_url
 from ..errors import AuthenticationError, ConfigurationError, PlumError, ValidationError, mask_secrets
 from ..storeurl import parse_store_url, redact_store_url
 from ..wire import default_timezone
+from ._engine import parse_engine
 from ._format import fmt_duration, fmt_local
 from ._logging import apply_verbosity, quiet_below, setup_logging
 from ._store import default_store_path, prepare_default_store
@@ -82,6 +83,8 @@ class GlobalOptions:
     store: str | None = None
     #: ``--budget LIMIT/WINDOW``: the data and Call Logs groups' budget until headers say otherwise.
     budget: Budget | None = None
+    #: ``--engine``: auto, httpx or aiohttp (None: ``PLUM_ENGINE``, else auto).
+    engine: str | None = None
     verbose: int = 0
     quiet: bool = False
     log_file: Path | None = None
@@ -148,6 +151,8 @@ class GlobalOptions:
         login, password = self.credentials()
         if self.budget is not None:
             options.setdefault("budget", self.budget)
+        if self.engine is not None:
+            options.setdefault("engine", self.engine)
         log.info("budget store: %s", self.store_label())
         return PlumClient(login=login, password=password, voicetrends_url=self.voicetrends_url,
                           calllogs_url=self.calllogs_url, store=self.store_url(),
@@ -198,7 +203,7 @@ def parse_budget(text: str, option: str = "--budget") -> Budget:
 
 def connection(ctx: typer.Context, *, login: str | None = None, password: str | None = None,
                voicetrends_url: str | None = None, calllogs_url: str | None = None, store: str | None = None,
-               verbose: int = 0, budget: str | None = None) -> GlobalOptions:
+               verbose: int = 0, budget: str | None = None, engine: str | None = None) -> GlobalOptions:
     """The global options, overridden by the connection options given after the command name."""
     opts = global_options(ctx)
     if login is not None:
@@ -213,6 +218,8 @@ def connection(ctx: typer.Context, *, login: str | None = None, password: str | 
         opts.store = store
     if budget is not None:
         opts.budget = parse_budget(budget)
+    if engine is not None:
+        opts.engine = parse_engine(engine)
     if verbose:
         opts.verbose += verbose
         apply_verbosity(opts)

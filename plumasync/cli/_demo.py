@@ -32,6 +32,7 @@ from ._common import (
     quiet_below,
     run_async,
 )
+from ._engine import EngineOpt, parse_engine
 from ._format import print_table
 from ._progress import HarvestDisplay, drive
 
@@ -63,6 +64,7 @@ def demo(
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256,
                                              help="Detail requests in flight.")] = 8,
+    engine: EngineOpt = None,
 ) -> None:
     """Harvest a sandbox's call logs under a 60-per-15-minute budget, with time compressed.
 
@@ -71,6 +73,8 @@ def demo(
     with T_min, the least time the rate limit's window arithmetic allows.
     """
     opts = global_options(ctx)
+    if engine is not None:
+        opts.engine = parse_engine(engine)
     if out is not None and not out.parent.is_dir():
         raise typer.BadParameter(f"directory {str(out.parent)!r} does not exist", param_hint="--out")
     if out is not None and out.exists():
@@ -100,9 +104,9 @@ async def _run(opts: GlobalOptions, logs: int, scale: float, out: Path | None, c
                      "into a temporary SQLite file, deleted when the demo ends (--out FILE keeps it)")
             console.print(f"Harvesting every call {where}: a harvest uses {bulk} of each window's "
                           f"{LIMIT} requests (the rest is kept for interactive calls).", markup=False)
-            async with sandbox_client(server, clock=clock, budget=budget) as plum:
+            async with sandbox_client(server, clock=clock, budget=budget, engine=opts.engine) as plum:
                 job = plum.calllogs.harvest(start, end, sink=db, concurrency=concurrency)
-                title = f"Harvest of {logs} calls, {concurrency} requests in flight"
+                title = f"Harvest of {logs} calls, {concurrency} requests in flight ({plum.engine} engine)"
                 display = HarvestDisplay(console, plum, job, title=title, scale=scale, plain_every=1.0,
                                          quiet=opts.quiet)
                 # Latency is not compressed with the windows: start clear of a reset, as the tests do.

@@ -40,6 +40,7 @@ from ._common import (
     resume_command,
     run_async,
 )
+from ._engine import EngineOpt
 from ._follow import bound, run_follow
 from ._metrics import serve_metrics
 from ._progress import HarvestDisplay, drive
@@ -111,6 +112,7 @@ def harvest(
     calllogs_url: CallLogsOpt = None,
     store: StoreOpt = None,
     budget: BudgetOpt = None,
+    engine: EngineOpt = None,
     verbose: VerboseOpt = 0,
 ) -> None:
     """Fetch every call log from --start to --end with its detail, as fast as the rate limit allows.
@@ -119,7 +121,8 @@ def harvest(
     stays free for interactive use), with a live display of progress, budget and ETA.
     """
     opts = connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url,
-                      calllogs_url=calllogs_url, store=store, verbose=verbose, budget=budget)
+                      calllogs_url=calllogs_url, store=store, verbose=verbose, budget=budget,
+                      engine=engine)
     first, last = _period(start, end, follow=follow, plan=plan)
     target = _target(opts, first, out, jsonl)
     if metrics_port is not None:

@@ -31,6 +31,7 @@ from ._common import (
     parse_date,
     run_async,
 )
+from ._engine import EngineOpt
 from ._format import print_table
 
 __all__ = ["trends_app"]
@@ -106,9 +107,9 @@ def _register_series(resource: str, doc: str) -> None:
                 phone: PhoneOpt = "ALL", as_json: JsonOpt = False, fmt: FormatOpt = WireFormat.JSON,
                 tool: ToolOpt = Tool.DEV, login: LoginOpt = None, password: PasswordOpt = None,
                 voicetrends_url: VoiceTrendsOpt = None, store: StoreOpt = None, budget: BudgetOpt = None,
-                verbose: VerboseOpt = 0) -> None:
+                engine: EngineOpt = None, verbose: VerboseOpt = 0) -> None:
         connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url, store=store,
-                   verbose=verbose, budget=budget)
+                   verbose=verbose, budget=budget, engine=engine)
         _main(ctx, resource, start, end, period.value, phone, as_json, fmt.value, tool.value)
 
     command.__doc__ = doc
@@ -119,9 +120,10 @@ def _register_flat(resource: str, doc: str) -> None:
     def command(ctx: typer.Context, start: StartOpt, end: EndOpt, phone: PhoneOpt = "ALL",
                 as_json: JsonOpt = False, fmt: FormatOpt = WireFormat.JSON, tool: ToolOpt = Tool.DEV,
                 login: LoginOpt = None, password: PasswordOpt = None, voicetrends_url: VoiceTrendsOpt = None,
-                store: StoreOpt = None, budget: BudgetOpt = None, verbose: VerboseOpt = 0) -> None:
+                store: StoreOpt = None, budget: BudgetOpt = None, engine: EngineOpt = None,
+                verbose: VerboseOpt = 0) -> None:
         connection(ctx, login=login, password=password, voicetrends_url=voicetrends_url, store=store,
-                   verbose=verbose, budget=budget)
+                   verbose=verbose, budget=budget, engine=engine)
         _main(ctx, resource, start, end, None, phone, as_json, fmt.value, tool.value)
 
     command.__doc__ = doc
