@@ -1,93 +1,149 @@
-"""Peak memory of ordering a harvest oldest first, at 100k and 1M listed calls.
+"""Peak memory of a whole harvest (list → oldest-first spill → details → SQLite) at 100k and 1M listed calls.
 
-Each measurement runs in a fresh process (peak RSS is per process): ``baseline`` builds the listing
-pages of 10,000 entries one at a time and drops them (what any harvest holds); ``spill`` also keeps
-them in :class:`plumasync.harvest_order.ListedCalls`, reads them all back oldest first and streams the
-forecast's start times; ``keep`` (100k only) holds every entry in a list, the naive alternative.
+The sandbox runs in its own process with a budget that never binds; each measured harvest is a fresh
+child process, so its peak RSS (``ru_maxrss``) is the harvest's own: ``PlumClient`` + the governor +
+the listing spilled to its temporary file + the detail workers + the batched SQLite writes.  Sizes and
+modes are interleaved, ``--rounds`` times, and the table gives the median and the spread (max − min).
+
+``--details N`` fetches details for the newest N listed calls only: the harvest is given a retention
+that makes every older call count as expired (no request), so the whole listing is still spilled,
+read back oldest first and dispatched, but the detail requests (the slow part on a shared machine)
+are N.  Without it every listed call is fetched.
 
     python -m benchmarks.bench_harvest_memory --sizes 100000 1000000 --rounds 3
+    python -m benchmarks.bench_harvest_memory --sizes 100000 1000000 --rounds 3 --details 20000
+    python -m benchmarks.bench_harvest_memory --sizes 20000 --profile harvest.prof   # cProfile one child
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
+import socket
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
+import tempfile
+import time
+from pathlib import Path
 
-PAGE = 10_000
+from .common import peak_rss_mb
 
-
-def _pages(count: int):  # type: ignore[no-untyped-def]
-    from plumasync.models.calllogs import CallLogEntry
-    from plumasync.models.loglines import SessionId
-
-    base = 1_700_000_000
-    for first in range(0, count, PAGE):
-        page = []
-        for i in range(first, min(count, first + PAGE)):
-            start = base + (count - i) * 7  # newest first, as Plum lists
-            moment = datetime.fromtimestamp(start, timezone.utc)
-            page.append(CallLogEntry(log_id=10_000_000 + i, dest="6175551234", type="inbound",
-                                     src="6175550000", start=moment, end=moment,
-                                     session_id=SessionId(server="000020", channel=i % 64, start=start,
-                                                          raw=f"000020;{i % 64};{start}")))
-        yield page
+SPACING = 1.0
+START = 1_790_000_000  # fixed: the child processes and the sandbox agree on the period
+EXPIRY_MARGIN = 60.0  # plumasync.harvest.EXPIRY_MARGIN
 
 
-def child(mode: str, count: int) -> None:
-    """Run one measurement and print the peak RSS in MiB."""
-    from plumasync.harvest_order import ListedCalls
-
-    kept: list[object] = []
-    calls = ListedCalls() if mode == "spill" else None
-    for page in _pages(count):
-        if calls is not None:
-            calls.add(page)
-        elif mode == "keep":
-            kept.extend(page)
-    if calls is not None:
-        after = None
-        seen = 0
-        while chunk := calls.chunk_after(after):
-            after = (chunk[-1].start_ts, chunk[-1].log_id)
-            seen += len(chunk)
-        assert seen == count and sum(1 for _ in calls.starts()) == count
-        calls.close()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def measure(mode: str, count: int) -> float:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_harvest_memory", "--child", mode, str(count)],
-                         check=True, capture_output=True, text=True).stdout
-    return float(out.strip())
+def serve(port: int, calls: int) -> subprocess.Popen[bytes]:
+    """The sandbox in its own process, listing ``calls`` calls, its budget far above the work."""
+    code = ("from plumasync.sandbox import SandboxConfig, serve; "
+            f"serve(SandboxConfig(calls_count={calls}, calls_spacing={SPACING}, calls_start={START}, "
+            f"limits={{'calllogs': (10**9, 900)}}), port={port})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("sandbox did not start")
 
 
-def main() -> None:
+async def child(url: str, calls: int, details: int | None, db: str) -> dict[str, float]:
+    """One harvest of ``calls`` listed calls into ``db``; its figures and this process's peak RSS."""
+    from plumasync import Budget, PlumClient
+
+    end = START + int(calls * SPACING) + 1
+    options = {"retention": 1e10}  # the fixed period is in the past: no call counts as expired
+    if details is not None:  # calls older than the newest `details` count as expired: no request
+        oldest_kept = START + (calls - details) * SPACING
+        options["retention"] = time.time() - oldest_kept + EXPIRY_MARGIN + 0.5
+    async with PlumClient(login="demo", password="demo-password", calllogs_url=url + "/ws/",
+                          voicetrends_url=url + "/api/", budget=Budget(limit=10**9, window=900)) as plum:
+        t = time.perf_counter()
+        summary = await plum.calllogs.harvest(START, end, sink=db, **options).run()  # type: ignore[arg-type]
+        seconds = time.perf_counter() - t
+    assert summary.total == calls and summary.complete, summary
+    # With --details the boundary moves with the clock (one call per second): a few calls more expire.
+    assert summary.fetched + summary.expired == calls and summary.fetched >= (details or calls) * 0.9, summary
+    return {"seconds": seconds, "rss": peak_rss_mb(), "fetched": summary.fetched, "expired": summary.expired}
+
+
+def run_child(url: str, calls: int, details: int | None, profile: str | None = None) -> dict[str, float]:
+    """A fresh process for one harvest (peak RSS is per process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable]
+        if profile:
+            command += ["-m", "cProfile", "-o", profile]
+        command += ["-m", "benchmarks.bench_harvest_memory", "--child", url, "--sizes", str(calls),
+                    "--db", str(Path(tmp) / "calls.db")]
+        if details is not None:
+            command += ["--details", str(details)]
+        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
+    if done.returncode:
+        raise RuntimeError(f"the harvest child failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main(sizes: list[int], rounds: int, details: int | None) -> str:
+    ports = {calls: _free_port() for calls in sizes}
+    servers = {calls: serve(port, calls) for calls, port in ports.items()}
+    runs: dict[int, list[dict[str, float]]] = {calls: [] for calls in sizes}
+    try:
+        for _ in range(rounds):  # interleaved, so drift on the shared machine hits every size
+            for calls, port in ports.items():
+                url = f"http://127.0.0.1:{port}"
+                runs[calls].append(run_child(url, calls, None if details is None else min(details, calls)))
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(10)
+    lines = ["| listed calls | details fetched | peak RSS MB (median) | spread | growth vs first size | "
+             "seconds (median) |", "|---|---|---|---|---|---|"]
+    first = statistics.median(r["rss"] for r in runs[sizes[0]])
+    for calls in sizes:
+        rss = [r["rss"] for r in runs[calls]]
+        med = statistics.median(rss)
+        lines.append(f"| {calls:,} | {statistics.median(r['fetched'] for r in runs[calls]):,.0f} | {med:.1f} | {max(rss) - min(rss):.1f} | "
+                     f"{med - first:+.1f} | {statistics.median(r['seconds'] for r in runs[calls]):.0f} |")
+    return "\n".join(lines)
+
+
+def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--details", type=int, help="fetch details for the newest N listed calls only")
+    parser.add_argument("--profile", help="cProfile one harvest of the first size into this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        import anyio
+
+        print(json.dumps(anyio.run(child, args.child, args.sizes[0], args.details, args.db)))
         return
-    print("| listed calls | mode | peak RSS MiB (median) | spread | ratio to baseline |")
-    print("|---|---|---|---|---|")
-    for count in args.sizes:
-        modes = ["baseline", "spill"] + (["keep"] if count <= 100_000 else [])
-        runs: dict[str, list[float]] = {m: [] for m in modes}
-        for _ in range(args.rounds):  # interleaved, so drift hits every mode
-            for mode in modes:
-                runs[mode].append(measure(mode, count))
-        base = statistics.median(runs["baseline"])
-        for mode in modes:
-            med = statistics.median(runs[mode])
-            spread = max(runs[mode]) - min(runs[mode])
-            print(f"| {count:,} | {mode} | {med:.1f} | {spread:.1f} | {med / base:.2f} |")
+    if args.profile:
+        calls = args.sizes[0]
+        port = _free_port()
+        server = serve(port, calls)
+        try:
+            print(run_child(f"http://127.0.0.1:{port}", calls, args.details, args.profile))
+        finally:
+            server.terminate()
+            server.wait(10)
+        return
+    print(main(args.sizes, args.rounds, args.details))
 
 
 if __name__ == "__main__":
-    main()
+    cli()
