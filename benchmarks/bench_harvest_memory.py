@@ -113,8 +113,74 @@ def main(sizes: list[int], rounds: int, details: int | None) -> str:
     for calls in sizes:
         rss = [r["rss"] for r in runs[calls]]
         med = statistics.median(rss)
-        lines.append(f"| {calls:,} | {statistics.median(r['fetched'] for r in runs[calls]):,.0f} | {med:.1f} | {max(rss) - min(rss):.1f} | "
+        fetched = statistics.median(r["fetched"] for r in runs[calls])
+        lines.append(f"| {calls:,} | {fetched:,.0f} | {med:.1f} | {max(rss) - min(rss):.1f} | "
                      f"{med - first:+.1f} | {statistics.median(r['seconds'] for r in runs[calls]):.0f} |")
+    return "\n".join(lines)
+
+
+def writer_costs(batches: int, rounds: int) -> str:
+    """Where a batch is written: on the event loop or one worker-thread hop per batch (the least a
+    dedicated writer thread costs), for SQLite and JSON Lines, while 8 tasks keep the loop busy the way
+    detail workers do.  Wall seconds for ``batches`` batches of 200 sandbox-shaped logs."""
+    from datetime import datetime, timezone
+
+    import anyio
+
+    from plumasync.harvest_writer import BATCH
+    from plumasync.models.calllogs import CallLogDetail, CallLogEntry
+    from plumasync.models.loglines import SessionId
+    from plumasync.sandbox.data import CallData
+    from plumasync.sinks import HarvestedLog, JSONLSink, SQLiteSink
+
+    data = CallData(seed=0, start=START, count=BATCH, spacing=SPACING, numbers=("6175550199",))
+    moment = datetime.fromtimestamp(START, timezone.utc)
+    logs = [HarvestedLog(entry=CallLogEntry(log_id=i, session_id=SessionId(server="1", channel=1, start=START,
+                                                                           raw=f"1;1;{START}"),
+                                            dest="1", type="inbound", src="2", start=moment, end=moment),
+                         detail=CallLogDetail(dest="1", src="2", type="inbound", timestamp=moment, location="Boston",
+                                              log=data.call(i).log_text())) for i in range(BATCH)]
+
+    async def run(kind: str, where: str, tmp: str) -> float:
+        path = Path(tmp) / f"{where}.{kind}"
+        sink = SQLiteSink(path) if kind == "sqlite" else JSONLSink(path)
+        done = False
+
+        async def busy() -> None:  # a detail worker's share of the loop
+            while not done:
+                await anyio.lowlevel.checkpoint()
+
+        t = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(busy)
+            for b in range(batches):
+                batch = [attrs_evolve(h, b * BATCH) for h in logs]
+                if where == "loop":
+                    sink.write(batch)
+                else:
+                    await anyio.to_thread.run_sync(sink.write, batch)
+            done = True
+        seconds = time.perf_counter() - t
+        sink.close()
+        return seconds
+
+    def attrs_evolve(h: HarvestedLog, offset: int) -> HarvestedLog:
+        import attrs
+        return HarvestedLog(entry=attrs.evolve(h.entry, log_id=h.entry.log_id + offset), detail=h.detail)
+
+    lines = ["| sink | on the event loop s (median) | worker-thread hop s (median) | thread / loop | "
+             "spread loop, thread |", "|---|---|---|---|---|"]
+    for kind in ("sqlite", "jsonl"):
+        times: dict[str, list[float]] = {"loop": [], "thread": []}
+        for _ in range(rounds):
+            for where in ("loop", "thread"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    times[where].append(anyio.run(run, kind, where, tmp))
+        loop, thread = (statistics.median(times[w]) for w in ("loop", "thread"))
+        spread = {w: max(t) - min(t) for w, t in times.items()}
+        lines.append(f"| {kind} | {loop:.3f} | {thread:.3f} | {thread / loop:.2f} | "
+                     f"{spread['loop']:.3f}, {spread['thread']:.3f} |")
     return "\n".join(lines)
 
 
@@ -124,6 +190,7 @@ def cli() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--details", type=int, help="fetch details for the newest N listed calls only")
     parser.add_argument("--profile", help="cProfile one harvest of the first size into this file")
+    parser.add_argument("--writer", type=int, metavar="BATCHES", help="time the writer's placement instead")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -131,6 +198,9 @@ def cli() -> None:
         import anyio
 
         print(json.dumps(anyio.run(child, args.child, args.sizes[0], args.details, args.db)))
+        return
+    if args.writer:
+        print(writer_costs(args.writer, args.rounds))
         return
     if args.profile:
         calls = args.sizes[0]

@@ -8,7 +8,7 @@ and the timer are exact: nothing here depends on how fast the machine is.
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -101,6 +101,13 @@ class CountingSink(SQLiteSink):
         super().write(batch)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait (real time, at most 10 s) for ``condition``: the listing's spill runs in a worker thread."""
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110 - a plain condition, no event to wait on
+            await anyio.sleep(0.005)
+
+
 def harvest_of(source: FakeSource, sink: CountingSink, **options: object) -> Harvest:
     harvest = Harvest(source, BASE, BASE + len(source.entries), sink=sink, retention=1e9,  # type: ignore[arg-type]
                       **options)  # type: ignore[arg-type]
@@ -142,15 +149,11 @@ async def test_a_lone_log_is_written_within_the_flush_interval(tmp_path: Path) -
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(consume)
-            with anyio.fail_after(10):  # real seconds: the listing's spill runs in a worker thread
-                while source.fetched != [1000] or not (source.clock.sleepers or got or sink.batches):
-                    await anyio.sleep(0.005)
+            await until(lambda: source.fetched == [1000] and bool(source.clock.sleepers or got or sink.batches))
             await source.clock.advance(FLUSH_INTERVAL * 0.9)
             assert sink.batches == [] and got == []  # gathering: a batch is not written log by log
             await source.clock.advance(FLUSH_INTERVAL * 0.1)
-            with anyio.fail_after(10):
-                while got != [1000]:
-                    await anyio.sleep(0.005)
+            await until(lambda: got == [1000])
             assert sink.batches == [1] and sink.stored([1000]) == {1000}  # within its interval
             source.release.set()
     assert sorted(got) == [1000, 1001, 1002] and sink.batches == [1, 2]
@@ -163,9 +166,7 @@ async def test_a_harvest_stopped_early_still_writes_the_batch_in_hand(tmp_path: 
     harvest = harvest_of(source, sink, concurrency=4)
     async with anyio.create_task_group() as tg:
         tg.start_soon(harvest.run)
-        with anyio.fail_after(10):
-            while len(source.fetched) < BATCH + 49:
-                await anyio.sleep(0.005)
+        await until(lambda: len(source.fetched) >= BATCH + 49)
         harvest.stop()
         source.release.set()
     # 200 in a full batch, then the 49 in hand and the one in flight at stop(): no request spent is lost.
