@@ -269,6 +269,7 @@ class Harvest:
     async def _stored_batch(self, out: MemoryObjectSendStream[HarvestedLog], batch: list[HarvestedLog]) -> None:
         """A batch is in the sink: count it, then hand it to the consumer (if anyone iterates)."""
         self.progress.done += len(batch)
+        self._update_requests()  # once a batch, not once a log: the counters a progress display reads
         if self._deliver:
             for item in batch:
                 await out.send(item)
@@ -361,7 +362,6 @@ class Harvest:
                     self.progress.failed += 1
                     log.warning("harvest: giving up on log %d after retries: %s", entry.log_id, exc)
                     continue
-                self._update_requests()
                 await done.send(HarvestedLog(entry=entry, detail=detail))
 
 
