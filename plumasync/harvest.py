@@ -10,8 +10,10 @@ The pipeline (all in the ``bulk`` lane, so dashboards keep the reserve)::
 * **Workers** fetch details; each request goes through the governor and the retry policy (429, 5xx,
   dropped connections).  An item that still fails is reported in :attr:`Harvest.failures` and logged;
   the rest go on.
-* The **writer** stores batches atomically in the sink before handing them to you, so what you saw is
-  stored, and a crash loses at most the batch in hand.
+* The **writer** (:mod:`plumasync.harvest_writer`) stores full batches of 200 atomically in the sink
+  before counting them and handing them to you, so what you saw is stored, and a crash loses at most
+  the batch being gathered (a rerun fetches it); a batch that fills slowly is written a clock second
+  after its first log arrived.
 
 :meth:`Harvest.stop` ends a harvest gracefully: nothing new is listed or fetched, requests still waiting
 for the budget are dropped (they cost nothing), and requests already sent finish and are stored, so no
@@ -25,6 +27,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from types import TracebackType
 
 import anyio
@@ -38,6 +41,7 @@ from .harvest_order import ListedCalls
 from .harvest_plan import HarvestPlan, plan_of
 from .harvest_progress import HarvestProgress, HarvestSummary
 from .harvest_source import CallLogSource
+from .harvest_writer import BatchWriter, Item
 from .models.calllogs import CallLogEntry
 from .sinks import HarvestedLog, Sink, open_sink
 from .transport import Drain
@@ -50,7 +54,6 @@ __all__ = ["Harvest", "HarvestProgress", "HarvestSummary", "HarvestedLog"]
 
 log = logging.getLogger("plumasync")
 
-BATCH = 200
 #: Clock seconds before its expiry a log is given up: a request sent closer than that races the
 #: server's deletion and is likely to buy only "log not found".
 EXPIRY_MARGIN = 60.0
@@ -107,6 +110,7 @@ class Harvest:
         self._base_usage = Usage()
         self._drain = Drain()
         self._dropped = False  # an entry was left unfetched because of stop()
+        self._deliver = True  # hand stored logs to an iterating consumer (run() does not iterate)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -167,6 +171,7 @@ class Harvest:
 
     async def run(self) -> HarvestSummary:
         """Harvest everything into the sink and return the summary (without yielding items)."""
+        self._deliver = False  # nobody reads the logs: the writer only counts them
         async with self:
             async for _ in self._iterate():
                 pass
@@ -236,20 +241,38 @@ class Harvest:
 
     async def _pipeline(self, out: MemoryObjectSendStream[HarvestedLog]) -> None:
         todo_send, todo_receive = anyio.create_memory_object_stream[CallLogEntry](self.concurrency * 2)
-        done_send, done_receive = anyio.create_memory_object_stream[HarvestedLog](self.concurrency * 2)
+        done_send, done_receive = anyio.create_memory_object_stream[Item](self.concurrency * 2)
+        writer = BatchWriter(self.sink, self._calllogs.clock, partial(self._stored_batch, out))
         try:
             with self._drain.active():  # the lister and the workers inherit it
                 listed = anyio.Event()
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._lister, todo_send, listed)
-                    async with todo_receive, done_send:
-                        for _ in range(self.concurrency):
-                            tg.start_soon(self._worker, todo_receive.clone(), done_send.clone())
-                    await self._writer(done_receive, out)
+                    tg.start_soon(self._fetch, todo_receive, done_send, writer)
+                    await writer.run(done_receive)
             self.progress.finished = listed.is_set() and not self._dropped
             self._update_requests()
         finally:
             out.close()  # ends the consumer's iteration, after `finished` is set
+
+    async def _fetch(self, todo: MemoryObjectReceiveStream[CallLogEntry], done: MemoryObjectSendStream[Item],
+                     writer: BatchWriter) -> None:
+        """The detail workers, and the writer's flush timer while any of them runs."""
+        async with todo, done, anyio.create_task_group() as timer:
+            if self.sink is not None:
+                timer.start_soon(writer.tick, done.clone())
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.concurrency):
+                    workers.start_soon(self._worker, todo.clone(), done.clone())
+            timer.cancel_scope.cancel()  # closes the timer's stream: the writer sees the end
+
+    async def _stored_batch(self, out: MemoryObjectSendStream[HarvestedLog], batch: list[HarvestedLog]) -> None:
+        """A batch is in the sink: count it, then hand it to the consumer (if anyone iterates)."""
+        self.progress.done += len(batch)
+        self._update_requests()  # once a batch, not once a log: the counters a progress display reads
+        if self._deliver:
+            for item in batch:
+                await out.send(item)
 
     async def _lister(self, todo: MemoryObjectSendStream[CallLogEntry], listed: anyio.Event) -> None:
         calls = ListedCalls()
@@ -315,8 +338,8 @@ class Harvest:
             return set()
         return await anyio.to_thread.run_sync(sink.stored, ids)
 
-    async def _worker(self, todo: MemoryObjectReceiveStream[CallLogEntry],
-                      done: MemoryObjectSendStream[HarvestedLog]) -> None:
+    async def _worker(self, todo: MemoryObjectReceiveStream[CallLogEntry], done: MemoryObjectSendStream[Item]
+                      ) -> None:
         async with todo, done:
             async for entry in todo:
                 if self._drain.stopping:
@@ -339,26 +362,7 @@ class Harvest:
                     self.progress.failed += 1
                     log.warning("harvest: giving up on log %d after retries: %s", entry.log_id, exc)
                     continue
-                self._update_requests()
                 await done.send(HarvestedLog(entry=entry, detail=detail))
-
-    async def _writer(self, done: MemoryObjectReceiveStream[HarvestedLog],
-                      out: MemoryObjectSendStream[HarvestedLog]) -> None:
-        async with done:
-            async for first in done:
-                batch = [first]
-                while len(batch) < BATCH:
-                    try:
-                        batch.append(done.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                if self.sink is not None:
-                    sink = self.sink
-                    with anyio.CancelScope(shield=True):  # a batch in hand is always written
-                        await anyio.to_thread.run_sync(sink.write, batch)
-                self.progress.done += len(batch)
-                for item in batch:
-                    await out.send(item)
 
 
 def _gone(exc: PlumError) -> bool:
