@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import median, peak_rss_mb, table
+from .common import free_port, median, peak_rss_mb, serve_sandbox, table
 
 SPACING = 1.0
 #: The period's start: two days ago on the hour, so that 100,000 calls a second apart are all within the
@@ -55,26 +54,9 @@ INSERT = ('INSERT OR IGNORE INTO calls (log_id, session_id, dest, type, src, sta
           "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(port: int, logs: int) -> subprocess.Popen[bytes]:
-    code = ("from plumasync.sandbox import SandboxConfig, serve; "
-            f"serve(SandboxConfig(calls_count={logs}, calls_spacing={SPACING}, calls_start={START}, retention=None, "
-            f"limits={{'calllogs': (10**9, 900)}}), port={port})")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("sandbox did not start")
+    return serve_sandbox(port, f"calls_count={logs}, calls_spacing={SPACING}, calls_start={START}, retention=None, "
+                               "limits={'calllogs': (10**9, 900)}")
 
 
 # -- the contestants (each runs in a child process) ----------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,34 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import peak_rss_mb
+from .common import free_port, peak_rss_mb, serve_sandbox
 
 SPACING = 1.0
 START = 1_790_000_000  # fixed: the child processes and the sandbox agree on the period
 EXPIRY_MARGIN = 60.0  # plumasync.harvest.EXPIRY_MARGIN
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(port: int, calls: int) -> subprocess.Popen[bytes]:
     """The sandbox in its own process, listing ``calls`` calls, its budget far above the work."""
-    code = ("from plumasync.sandbox import SandboxConfig, serve; "
-            f"serve(SandboxConfig(calls_count={calls}, calls_spacing={SPACING}, calls_start={START}, "
-            f"limits={{'calllogs': (10**9, 900)}}), port={port})")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("sandbox did not start")
+    return serve_sandbox(port, f"calls_count={calls}, calls_spacing={SPACING}, calls_start={START}, "
+                               "limits={'calllogs': (10**9, 900)}")
 
 
 async def child(url: str, calls: int, details: int | None, db: str) -> dict[str, float]:
@@ -97,7 +79,7 @@ def run_child(url: str, calls: int, details: int | None, profile: str | None = N
 
 
 def main(sizes: list[int], rounds: int, details: int | None) -> str:
-    ports = {calls: _free_port() for calls in sizes}
+    ports = {calls: free_port() for calls in sizes}
     servers = {calls: serve(port, calls) for calls, port in ports.items()}
     runs: dict[int, list[dict[str, float]]] = {calls: [] for calls in sizes}
     try:
@@ -207,7 +189,7 @@ def cli() -> None:
         return
     if args.profile:
         calls = args.sizes[0]
-        port = _free_port()
+        port = free_port()
         server = serve(port, calls)
         try:
             print(run_child(f"http://127.0.0.1:{port}", calls, args.details, args.profile))

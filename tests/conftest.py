@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -39,3 +40,15 @@ def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setattr(EngineTransport, "open", open_and_record)
     yield str(request.param)
     assert request.param in opened, f"no client ran on the {request.param} engine"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A private redis-server on loopback for one test (skipped when redis-server is not installed)."""
+    if REDIS_SERVER is None:
+        pytest.skip(REDIS_SKIP_REASON)
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -12,12 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
 from plumasync import PlumClient
 from plumasync.sandbox import SandboxConfig, SandboxServer
@@ -56,17 +54,6 @@ async def main() -> None:
 
 anyio.run(main)
 """
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip(REDIS_SKIP_REASON)
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def spawn(server: SandboxServer, store: str, per_report: int, weeks: list[tuple[str, str]]) -> subprocess.Popen[str]:

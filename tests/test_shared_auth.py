@@ -6,11 +6,9 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_worker import REDIS_SERVER, REDIS_SKIP_REASON, RedisServer
 
 from plumasync.sandbox import SandboxConfig, SandboxServer
 
@@ -33,17 +31,6 @@ async def main() -> None:
 
 anyio.run(main)
 """
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip(REDIS_SKIP_REASON)
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def run_cold_workers(store: str, workers: int = 8) -> tuple[int, list[dict[str, int]]]:
