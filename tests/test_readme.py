@@ -37,7 +37,7 @@ def test_set_up_states_python_the_venv_line_and_exactly_two_set_up_lines() -> No
     venv, lines = blocks(setup, "bash")
     assert venv.strip() == "python3 -m venv .venv && . .venv/bin/activate"
     two = [line for line in lines.splitlines() if line.strip()]
-    assert len(two) == 2 and two[0].endswith("plumasync demo") and two[1].endswith("pytest -q")
+    assert len(two) == 2 and two[0].endswith("plumasync demo") and two[1].endswith("pytest -q -n 2")
     assert "[dashboard]" in setup
 
 
