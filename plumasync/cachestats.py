@@ -56,7 +56,6 @@ class FleetCounters:
         self._name = name
         self.local = CacheStats()
         self._pending: dict[str, int] = dict.fromkeys(_FIELDS, 0)
-        self._count = 0
         self._last = clock.now()
 
     def add(self, field: str, n: int = 1) -> None:
@@ -64,26 +63,24 @@ class FleetCounters:
         if n:
             setattr(self.local, field, getattr(self.local, field) + n)
             self._pending[field] += n
-            self._count += n
 
     async def maybe_flush(self) -> None:
         """Flush when a batch is full or the last flush is old (cheap when neither)."""
-        if self._count >= self.batch or (self._count and self._clock.now() - self._last >= self.every):
+        count = sum(self._pending.values())
+        if count >= self.batch or (count and self._clock.now() - self._last >= self.every):
             await self.flush()
 
     async def flush(self) -> None:
         """Add the pending counts to the store's fleet counters (kept for the next flush on a store error)."""
-        if not self._count:
+        if not any(self._pending.values()):
             return
         pending, self._pending = self._pending, dict.fromkeys(_FIELDS, 0)
-        count, self._count = self._count, 0
         self._last = self._clock.now()
         try:
             await self._store.add_counts(self._name, pending)
         except BaseException as exc:  # kept for the next flush (a cancelled call included)
             for field, n in pending.items():
                 self._pending[field] += n
-            self._count += count
             if not isinstance(exc, Exception):
                 raise
             log.debug("cache statistics not flushed (%s); keeping them", type(exc).__name__)  # never fails a call

@@ -92,7 +92,7 @@ class EngineTransport(httpx.AsyncBaseTransport):
 
     def open(self) -> Literal["httpx", "aiohttp"]:
         """Resolve the engine on the running event loop and build its pool (no I/O); return its name."""
-        if self.name is None or self._inner is None:
+        if self.name is None:
             name = resolve_engine(self.requested)
             self._inner = _aiohttp_transport(self._verify, self._limits) if name == "aiohttp" else \
                 httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits, retries=0)
@@ -100,12 +100,10 @@ class EngineTransport(httpx.AsyncBaseTransport):
         return self.name
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        inner = self._inner
-        if inner is None:
+        if self._inner is None:
             self.open()
-            inner = self._inner
-            assert inner is not None
-        return await inner.handle_async_request(request)
+        assert self._inner is not None
+        return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         if self._inner is not None:

@@ -12,6 +12,7 @@ import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from .model import RateHeaders
@@ -77,8 +78,6 @@ def _parse_date(raw: Raw) -> float | None:
         log.debug("ignoring malformed Date header: %r", raw[:40])
         return None
     if parsed.tzinfo is None:  # RFC 7231 dates are GMT; "-0000" parses naive
-        from datetime import timezone
-
         parsed = parsed.replace(tzinfo=timezone.utc)
     stamp = parsed.timestamp()
     return stamp if math.isfinite(stamp) else None
