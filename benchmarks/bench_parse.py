@@ -24,39 +24,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import defusedxml.ElementTree as SafeET
-import httpx
 
 from plumasync import wire
-from plumasync.sandbox import SandboxApp, SandboxConfig
+from plumasync.testing import sandbox_bodies
 
 from .common import table
 
 Candidate = tuple[str, Callable[[], object]]
-AUTH = ("demo", "demo-password")
-
-
-async def fetch_bodies(entries: int) -> dict[tuple[str, str], bytes]:
-    """``{(service, fmt): body}``: a calls/logs page of ``entries``, one calls/log document, and pages
-    of session and error lines, in JSON and XML."""
-    config = SandboxConfig(calls_count=entries, calls_spacing=1.0, limits={"calllogs": (10**6, 900)})
-    start = config.start_of_calls
-    bodies: dict[tuple[str, str], bytes] = {}
-    transport = httpx.ASGITransport(app=SandboxApp(config))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-        for fmt in ("json", "xml"):
-            headers = {"Accept": f"application/{fmt}"}
-            for service in ("logs", "sessions", "errors"):
-                r = await http.get(f"/ws/calls/{service}/{start}/{start + entries + 1}", params={"limit": entries},
-                                   headers=headers, auth=AUTH)
-                r.raise_for_status()
-                bodies[service, fmt] = r.content
-            log_id = json.loads(bodies["logs", "json"])["result"]["logs"][0]["log_id"]
-            r = await http.get(f"/ws/calls/log/{log_id}", headers=headers, auth=AUTH)
-            r.raise_for_status()
-            bodies["log", fmt] = r.content
-    return bodies
 
 
 def cpu_seconds(fn: Callable[[], object], calls: int) -> float:
@@ -172,7 +147,7 @@ HEADER = ["body", "size", "parser", "per item (median)", "ratio (median)", "rati
 
 def main(entries: int, rounds: int, context: bool = True) -> str:
     """Both tables, as Markdown (``context``: the orjson, msgspec and defusedxml rows too)."""
-    bodies = anyio.run(fetch_bodies, entries)
+    bodies = sandbox_bodies(entries)
     gc.freeze()  # the sandbox's and httpx's objects are not the parsers' to collect
     note = f"CPU time, {rounds} interleaved rounds; ratios to the first row of each body"
     return (table(f"Parsing a {entries:,}-entry calls/logs page ({note})", HEADER,

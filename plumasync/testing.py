@@ -1,4 +1,4 @@
-"""Helpers for tests, users' tests included: a client for the sandbox and the window arithmetic.
+"""Helpers for tests, users' tests included: a client for the sandbox, its bodies, and the window arithmetic.
 
 The clocks (``FakeClock``, ``ScaledClock``) are imported from :mod:`plumasync` itself.
 
@@ -16,8 +16,12 @@ The clocks (``FakeClock``, ``ScaledClock``) are imported from :mod:`plumasync` i
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
+
+import anyio
+import httpx
 
 from .client import PlumClient
 from .governor.clock import Clock
@@ -26,6 +30,7 @@ from .governor.core.arithmetic import minimum_duration, until_reset, windows_nee
 __all__ = [
     "enter_window",
     "minimum_duration",
+    "sandbox_bodies",
     "sandbox_client",
     "start_time_in_window",
     "until_reset",
@@ -73,3 +78,34 @@ async def enter_window(clock: Clock, window: float, *, skew: float = 0.0, earlie
     when = start_time_in_window(clock.now(), window, skew=skew, earliest=earliest, latest=latest)
     await clock.sleep(max(0.0, when - clock.now()))
     return clock.now()
+
+
+def sandbox_bodies(entries: int = 50) -> dict[tuple[str, str], bytes]:
+    """Call Logs bodies exactly as the sandbox serves them: ``{(service, fmt): body}`` for ``logs`` (a page
+    of ``entries``, at most 10,000), ``log`` (one detail), ``sessions`` and ``errors``, in ``json`` and
+    ``xml``.  Served in process (no socket, no clock): for parser checks and benchmarks."""
+    return anyio.run(_fetch_bodies, entries)
+
+
+async def _fetch_bodies(entries: int) -> dict[tuple[str, str], bytes]:
+    from .sandbox import SandboxApp, SandboxConfig  # imported only when asked: the sandbox pulls in uvicorn
+
+    config = SandboxConfig(calls_count=entries, calls_spacing=1.0, limits={"calllogs": (10**6, 900)})
+    start = config.start_of_calls
+    span = f"{start}/{start + entries + 1}"
+    auth = ("demo", "demo-password")
+    bodies: dict[tuple[str, str], bytes] = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=SandboxApp(config)),
+                                 base_url="http://127.0.0.1") as http:
+        for fmt in ("json", "xml"):
+            headers = {"Accept": f"application/{fmt}"}
+            for service in ("logs", "sessions", "errors"):
+                r = await http.get(f"/ws/calls/{service}/{span}", params={"limit": min(entries, 10_000)},
+                                   headers=headers, auth=auth)
+                r.raise_for_status()
+                bodies[service, fmt] = r.content
+            log_id = json.loads(bodies["logs", "json"])["result"]["logs"][0]["log_id"]
+            r = await http.get(f"/ws/calls/log/{log_id}", headers=headers, auth=auth)
+            r.raise_for_status()
+            bodies["log", fmt] = r.content
+    return bodies

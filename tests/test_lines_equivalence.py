@@ -11,11 +11,11 @@ import legacy_lines as old
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sandbox_bodies import sandbox_bodies
 from test_wire import ERRORS_JSON, ERRORS_XML, SESSIONS_JSON, SESSIONS_XML
 
 from plumasync import lines, wire
 from plumasync.models import BaseSessionLine, SessionLine
+from plumasync.testing import sandbox_bodies
 
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

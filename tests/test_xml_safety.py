@@ -13,12 +13,12 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sandbox_bodies import sandbox_bodies
 from test_wire import SEEDS, _parse_any, _seed_bodies
 
 from plumasync import envelope, safexml, wire
 from plumasync.errors import ResponseParseError
 from plumasync.models import ProfileReport
+from plumasync.testing import sandbox_bodies
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
