@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime, timezone
 from email.utils import formatdate
 
 import httpx
 
 from plumasync import FakeClock
+from plumasync.models.calllogs import CallLogEntry
+from plumasync.models.loglines import SessionId
 from plumasync.sandbox import SandboxConfig
 
 
@@ -66,3 +69,11 @@ def period(config: SandboxConfig) -> tuple[int, int]:
     """The sandbox's whole call period as ``[start, end)`` Unix seconds: every generated call inside."""
     start = config.start_of_calls
     return start, start + int(config.calls_count * config.calls_spacing) + 1
+
+
+def entry(log_id: int, start: int) -> CallLogEntry:
+    """A listed call as the listing parser builds it: ``log_id``, starting (and ending) at ``start``."""
+    moment = datetime.fromtimestamp(start, timezone.utc)
+    session = SessionId(server="000020", channel=1, start=start, raw=f"000020;1;{start}")
+    return CallLogEntry(log_id=log_id, session_id=session, dest="1", type="inbound", src="2", start=moment,
+                        end=moment)

@@ -90,11 +90,16 @@ async def test_workers_sharing_a_store_send_one_request_per_report() -> None:
     await workers[0].aclose()
 
 
+def fill_lease(plum: PlumClient) -> str:
+    """The store name of the fill lease of week A's volume report (what a fetching worker holds)."""
+    return f"fill|vt-entry|{plum.groups['data']}|json|volume/{WEEK_A[0]}/{WEEK_A[1]}/day/ALL"
+
+
 async def test_a_dead_lease_holder_is_replaced_when_its_lease_lapses() -> None:
     clock = FakeClock()
     upstream = Upstream(clock)
     plum = client(clock, upstream)
-    name = f"fill|vt-entry|{plum.groups['data']}|json|volume/{WEEK_A[0]}/{WEEK_A[1]}/day/ALL"
+    name = fill_lease(plum)
     assert await plum.store.claim(name, "a worker that died", LEASE_TTL)
     start = clock.now()
     async with clock.autojump():
@@ -108,7 +113,7 @@ async def test_a_waiter_whose_max_wait_runs_out_asks_itself_if_admitted_at_once(
     clock = FakeClock()
     upstream = Upstream(clock)
     plum = client(clock, upstream)
-    name = f"fill|vt-entry|{plum.groups['data']}|json|volume/{WEEK_A[0]}/{WEEK_A[1]}/day/ALL"
+    name = fill_lease(plum)
     assert await plum.store.claim(name, "a slow worker", LEASE_TTL)
     start = clock.now()
     async with clock.autojump():

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from fakes import entry
 
 from plumasync import Budget, ScaledClock
 from plumasync.harvest_order import ListedCalls
 from plumasync.harvest_plan import forecast
-from plumasync.models.calllogs import CallLogEntry
-from plumasync.models.loglines import SessionId
 from plumasync.sandbox import SandboxConfig, SandboxServer
 from plumasync.testing import enter_window, minimum_duration, sandbox_client
 
@@ -23,11 +21,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def entry(log_id: int, start: int) -> CallLogEntry:
-    moment = datetime.fromtimestamp(start, timezone.utc)
-    session = SessionId(server="000020", channel=1, start=start, raw=f"000020;1;{start}")
-    return CallLogEntry(log_id=log_id, session_id=session, dest="1", type="inbound",
-                        src="2", start=moment, end=moment)
 
 
 def test_listed_calls_come_back_oldest_first_once() -> None:

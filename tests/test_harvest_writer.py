@@ -14,13 +14,13 @@ from pathlib import Path
 
 import anyio
 import pytest
+from fakes import entry
 
 from plumasync import FakeClock
 from plumasync.governor import Lane, Usage
 from plumasync.harvest import Harvest
 from plumasync.harvest_order import ListedCalls
 from plumasync.models.calllogs import CallLogDetail, CallLogEntry, CallLogPage
-from plumasync.models.loglines import SessionId
 from plumasync.sinks import HarvestedLog, SQLiteSink
 
 pytestmark = [pytest.mark.anyio]
@@ -35,11 +35,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def entry(log_id: int, start: int) -> CallLogEntry:
-    moment = datetime.fromtimestamp(start, timezone.utc)
-    session = SessionId(server="000020", channel=1, start=start, raw=f"000020;1;{start}")
-    return CallLogEntry(log_id=log_id, session_id=session, dest="1", type="inbound", src="2", start=moment,
-                        end=moment)
 
 
 class FakePages:
